@@ -1,0 +1,359 @@
+//! Request bodies: which format a `content-type` names, the size limit, and
+//! parsing JSON or little-endian f64 bytes into finite values.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::error::{ApiError, ErrorCode};
+
+/// Default request-body limit: 64 MiB, room for 1,000,000 values as JSON
+/// with full precision (about 20 bytes each).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// A JSON array of numbers, or `{"values": [...]}`.
+    Json,
+    /// Little-endian f64 values back to back.
+    Binary,
+}
+
+impl BodyFormat {
+    /// The format a `content-type` header names. No header means JSON;
+    /// `application/json`, any `+json` type and `text/json` are JSON;
+    /// `application/octet-stream` is binary; anything else is 415.
+    pub fn from_content_type(content_type: Option<&str>) -> Result<Self, ApiError> {
+        let Some(raw) = content_type else {
+            return Ok(BodyFormat::Json);
+        };
+        let essence = raw
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "" | "application/json" | "text/json" => Ok(BodyFormat::Json),
+            "application/octet-stream" => Ok(BodyFormat::Binary),
+            t if t.starts_with("application/") && t.ends_with("+json") => Ok(BodyFormat::Json),
+            _ => Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "content-type {raw:?} is not supported; send application/json or application/octet-stream"
+                ),
+            )),
+        }
+    }
+}
+
+/// Whether an `Accept` header asks for binary f64 output (it names
+/// `application/octet-stream` and not JSON first).
+pub fn wants_binary(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    for item in accept.split(',') {
+        let essence = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/octet-stream" => return true,
+            "application/json" | "*/*" | "application/*" => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// 413 before reading anything when a declared `content-length` is over `limit`.
+pub fn check_declared_length(content_length: Option<u64>, limit: u64) -> Result<(), ApiError> {
+    match content_length {
+        Some(len) if len > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The 413 error for a body over `limit` bytes.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// Parses a whole body into finite values.
+pub fn parse_values(format: BodyFormat, body: &[u8]) -> Result<Vec<f64>, ApiError> {
+    match format {
+        BodyFormat::Binary => parse_binary(body),
+        BodyFormat::Json => parse_json(body),
+    }
+}
+
+fn parse_binary(body: &[u8]) -> Result<Vec<f64>, ApiError> {
+    if !body.len().is_multiple_of(8) {
+        return Err(ApiError::new(
+            ErrorCode::BadBinaryLength,
+            format!(
+                "binary body is {} bytes, not a multiple of 8 (little-endian f64 values)",
+                body.len()
+            ),
+        ));
+    }
+    let values: Vec<f64> = body
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect();
+    if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+        return Err(ApiError::new(
+            ErrorCode::NonFinite,
+            format!("value at index {i} is {}, not a finite number", values[i]),
+        ));
+    }
+    Ok(values)
+}
+
+fn parse_json(body: &[u8]) -> Result<Vec<f64>, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = de
+        .deserialize_any(DocumentVisitor)
+        .and_then(|values| de.end().map(|()| values));
+    parsed.map_err(|e| {
+        let message = e.to_string();
+        let code = if message.starts_with("number out of range") {
+            ErrorCode::NonFinite
+        } else if message.contains("expected a number") {
+            ErrorCode::NotANumber
+        } else {
+            ErrorCode::BadJson
+        };
+        let message = match code {
+            ErrorCode::NonFinite => format!("{message} (values must be finite f64)"),
+            _ => message,
+        };
+        ApiError::new(code, message)
+    })
+}
+
+const SHAPE: &str = "a JSON array of numbers or an object {\"values\": [numbers]}";
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Vec<f64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(SHAPE)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<f64>, A::Error> {
+        NumbersVisitor.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<f64>, A::Error> {
+        let mut values = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key != "values" {
+                return Err(de::Error::unknown_field(&key, &["values"]));
+            }
+            if values.is_some() {
+                return Err(de::Error::duplicate_field("values"));
+            }
+            values = Some(map.next_value::<Numbers>()?.0);
+        }
+        values.ok_or_else(|| de::Error::missing_field("values"))
+    }
+}
+
+/// A JSON array whose elements must all be numbers.
+struct Numbers(Vec<f64>);
+
+impl<'de> serde::Deserialize<'de> for Numbers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(NumbersVisitor).map(Numbers)
+    }
+}
+
+struct NumbersVisitor;
+
+impl<'de> Visitor<'de> for NumbersVisitor {
+    type Value = Vec<f64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of numbers")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(Number(x)) = seq.next_element()? {
+            out.push(x);
+        }
+        Ok(out)
+    }
+}
+
+/// One element: any JSON number, as f64.
+struct Number(f64);
+
+impl<'de> serde::Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_f64(NumberVisitor).map(Number)
+    }
+}
+
+struct NumberVisitor;
+
+impl Visitor<'_> for NumberVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(s: &str) -> Result<Vec<f64>, ApiError> {
+        parse_values(BodyFormat::Json, s.as_bytes())
+    }
+
+    fn json_code(s: &str) -> ErrorCode {
+        json(s).unwrap_err().code
+    }
+
+    #[test]
+    fn json_shapes() {
+        assert_eq!(json("[1, 2.5, -3e2]").unwrap(), vec![1.0, 2.5, -300.0]);
+        assert_eq!(json(" {\"values\": [4]} ").unwrap(), vec![4.0]);
+        assert_eq!(json("[]").unwrap(), Vec::<f64>::new());
+        assert_eq!(json("{\"values\": []}").unwrap(), Vec::<f64>::new());
+        assert_eq!(
+            json("[18446744073709551615]").unwrap(),
+            vec![18446744073709551615.0]
+        );
+    }
+
+    #[test]
+    fn json_parses_shortest_round_trip_exactly() {
+        let x = 0.1 + 0.2;
+        assert_eq!(json(&format!("[{x}]")).unwrap(), vec![x]);
+        assert_eq!(
+            json("[2.2250738585072014e-308]").unwrap(),
+            vec![f64::MIN_POSITIVE]
+        );
+    }
+
+    #[test]
+    fn json_errors() {
+        assert_eq!(json_code("[1, 2"), ErrorCode::BadJson);
+        assert_eq!(json_code(""), ErrorCode::BadJson);
+        assert_eq!(json_code("[1] x"), ErrorCode::BadJson);
+        assert_eq!(json_code("{\"vals\": [1]}"), ErrorCode::BadJson);
+        assert_eq!(json_code("{}"), ErrorCode::BadJson);
+        assert_eq!(
+            json_code("{\"values\": [1], \"values\": [2]}"),
+            ErrorCode::BadJson
+        );
+        assert_eq!(json_code("42"), ErrorCode::BadJson);
+        assert_eq!(json_code("[1, \"2\"]"), ErrorCode::NotANumber);
+        assert_eq!(json_code("[null]"), ErrorCode::NotANumber);
+        assert_eq!(json_code("[[1]]"), ErrorCode::NotANumber);
+        assert_eq!(json_code("{\"values\": [true]}"), ErrorCode::NotANumber);
+        assert_eq!(json_code("[1e400]"), ErrorCode::NonFinite);
+        assert_eq!(json_code("[NaN]"), ErrorCode::BadJson);
+        let e = json("[1, \"2\"]").unwrap_err();
+        assert!(e.message.contains("expected a number"), "{}", e.message);
+        assert!(e.message.contains("column"), "{}", e.message);
+    }
+
+    #[test]
+    fn binary() {
+        let bytes: Vec<u8> = [1.5f64, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(
+            parse_values(BodyFormat::Binary, &bytes).unwrap(),
+            vec![1.5, -2.0]
+        );
+        assert_eq!(
+            parse_values(BodyFormat::Binary, &[]).unwrap(),
+            Vec::<f64>::new()
+        );
+        let e = parse_values(BodyFormat::Binary, &bytes[..7]).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadBinaryLength);
+        let nan: Vec<u8> = [0.0, f64::NAN]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let e = parse_values(BodyFormat::Binary, &nan).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NonFinite);
+        assert!(e.message.contains("index 1"));
+    }
+
+    #[test]
+    fn content_types() {
+        use BodyFormat::*;
+        assert_eq!(BodyFormat::from_content_type(None), Ok(Json));
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/json; charset=utf-8")),
+            Ok(Json)
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("Application/JSON")),
+            Ok(Json)
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/vnd.api+json")),
+            Ok(Json)
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/octet-stream")),
+            Ok(Binary)
+        );
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            let e = BodyFormat::from_content_type(Some(bad)).unwrap_err();
+            assert_eq!(e.status(), 415, "{bad}");
+        }
+    }
+
+    #[test]
+    fn accept() {
+        assert!(!wants_binary(None));
+        assert!(wants_binary(Some("application/octet-stream")));
+        assert!(!wants_binary(Some(
+            "application/json, application/octet-stream"
+        )));
+        assert!(wants_binary(Some(
+            "text/html, application/octet-stream;q=0.9"
+        )));
+        assert!(!wants_binary(Some("*/*")));
+    }
+
+    #[test]
+    fn declared_length() {
+        assert!(check_declared_length(None, 10).is_ok());
+        assert!(check_declared_length(Some(10), 10).is_ok());
+        assert_eq!(
+            check_declared_length(Some(11), 10).unwrap_err().status(),
+            413
+        );
+    }
+}

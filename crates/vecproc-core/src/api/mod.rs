@@ -1,0 +1,23 @@
+//! The HTTP API's logic, independent of `wasi:http`: which route a request
+//! names, how its body is parsed, how answers and errors are rendered.
+//!
+//! The `http-api` guest feeds method, path, headers and body bytes in and
+//! writes what comes out; everything that decides a status code lives here.
+
+mod body;
+mod error;
+mod render;
+mod route;
+
+pub use body::{
+    check_declared_length, parse_values, too_large, wants_binary, BodyFormat,
+    DEFAULT_MAX_BODY_BYTES,
+};
+pub use error::{ApiError, ErrorCode};
+pub use render::{compute_json, health_json, stats_json, values_binary, values_json};
+pub use route::{route, Route, MAX_COMPUTE_N};
+
+/// `content-type` of every JSON answer.
+pub const JSON: &str = "application/json";
+/// `content-type` of binary f64 bodies.
+pub const OCTET_STREAM: &str = "application/octet-stream";

@@ -1,0 +1,72 @@
+//! The shape of the composed component: what `wasm-tools component wit`
+//! would show, read with wasmparser.
+
+use vecproc_tests::artifact;
+use wasmparser::{Parser, Payload};
+
+/// Top-level import and export names of a component.
+fn interface(path: &str) -> (Vec<String>, Vec<String>) {
+    let bytes = std::fs::read(artifact(path)).unwrap();
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap() {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(s) if depth == 0 => {
+                for import in s {
+                    imports.push(import.unwrap().name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(s) if depth == 0 => {
+                for export in s {
+                    exports.push(export.unwrap().name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (imports, exports)
+}
+
+/// Interfaces of the `wasi:http/proxy` world (any 0.2.x version).
+const PROXY: &[&str] = &[
+    "wasi:io/poll",
+    "wasi:io/error",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
+];
+
+#[test]
+fn service_imports_only_the_proxy_world_and_exports_the_handler() {
+    let (imports, exports) = interface("vector-service.wasm");
+    assert!(!imports.is_empty());
+    for name in &imports {
+        let unversioned = name.split('@').next().unwrap();
+        assert!(
+            PROXY.contains(&unversioned),
+            "vector-service.wasm imports {name}, which wasi:http/proxy does not provide"
+        );
+    }
+    assert_eq!(exports, ["wasi:http/incoming-handler@0.2.3"]);
+}
+
+#[test]
+fn http_api_needs_the_processor_and_the_composition_supplies_it() {
+    let (imports, _) = interface("http-api.wasm");
+    assert!(
+        imports
+            .iter()
+            .any(|i| i == "vecproc:vector/vector-processor@0.1.0"),
+        "{imports:?}"
+    );
+    let (_, exports) = interface("vector-processor.wasm");
+    assert_eq!(exports, ["vecproc:vector/vector-processor@0.1.0"]);
+}

@@ -1,0 +1,63 @@
+//! `cargo xtask build`: the guest components and their composition.
+//!
+//! Writes `target/wasm/vector-processor.wasm`, `target/wasm/http-api.wasm`
+//! and the composed `target/wasm/vector-service.wasm` (`wac plug`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run::{run, step};
+use crate::{tools, wit};
+
+/// Paths of the built artifacts.
+pub struct Artifacts {
+    /// The composed, servable component.
+    pub service: PathBuf,
+}
+
+/// Installs what is missing, builds both guests and composes them.
+pub fn build(root: &Path) -> Result<Artifacts> {
+    tools::ensure_targets()?;
+    let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
+    let wac = tools::ensure(root, &tools::WAC)?;
+    wit::fetch(root)?;
+
+    step("building guest components (cargo component build --release)");
+    run(Command::new(&cargo_component)
+        .current_dir(root.join("components"))
+        .args(["component", "build", "--release", "--workspace"]))?;
+
+    let out = root.join("target/wasm");
+    fs::create_dir_all(&out)?;
+    let built = root.join("components/target/wasm32-wasip1/release");
+    for (crate_file, name) in [
+        ("vector_processor.wasm", "vector-processor.wasm"),
+        ("http_api.wasm", "http-api.wasm"),
+    ] {
+        fs::copy(built.join(crate_file), out.join(name))
+            .with_context(|| format!("copying {}", built.join(crate_file).display()))?;
+    }
+
+    step("composing target/wasm/vector-service.wasm (wac plug)");
+    let service = out.join("vector-service.wasm");
+    run(Command::new(&wac)
+        .arg("plug")
+        .arg(out.join("http-api.wasm"))
+        .arg("--plug")
+        .arg(out.join("vector-processor.wasm"))
+        .arg("-o")
+        .arg(&service))?;
+
+    for name in [
+        "vector-processor.wasm",
+        "http-api.wasm",
+        "vector-service.wasm",
+    ] {
+        let len = fs::metadata(out.join(name))?.len();
+        eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
+    }
+    Ok(Artifacts { service })
+}

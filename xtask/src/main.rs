@@ -1,0 +1,52 @@
+//! `cargo xtask`: the project's build steps as a Rust program instead of
+//! shell scripts. One module per task; `tools` installs what a task needs.
+
+mod build;
+mod run;
+mod serve;
+mod test;
+mod tools;
+mod wit;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tasks for the vector processor")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build both guest components and compose them into target/wasm/.
+    Build,
+    /// Build, compose and serve the service on http://127.0.0.1:8080.
+    Serve(serve::Args),
+    /// Install what the tests need and run every suite.
+    Test(test::Args),
+    /// Fetch the pinned WASI WIT into wit/deps/ (done by build as needed).
+    FetchWit,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = repo_root();
+    match cli.task {
+        Task::Build => build::build(&root).map(|_| ()),
+        Task::Serve(args) => serve::serve(&root, args),
+        Task::Test(args) => test::test(&root, args),
+        Task::FetchWit => wit::fetch(&root),
+    }
+}
+
+/// The repository root (the parent of this crate's directory).
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}

@@ -1,0 +1,71 @@
+//! `cargo xtask test`: install what the suites need, build the guests, then
+//! run formatting and lint checks and every test suite.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use crate::run::{run, step};
+use crate::{build, tools};
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip `cargo fmt --check` and clippy.
+    #[arg(long)]
+    no_lint: bool,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs every suite.
+pub fn test(root: &Path, args: Args) -> Result<()> {
+    let start = Instant::now();
+    build::build(root)?;
+    let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
+    let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
+
+    if !args.no_lint {
+        step("checking formatting (cargo fmt --check)");
+        run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+        run(cargo()
+            .current_dir(root.join("components"))
+            .args(["fmt", "--all", "--check"]))?;
+        step("linting native crates (cargo clippy -D warnings)");
+        run(cargo().current_dir(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        step("linting guest crates (cargo component clippy -D warnings)");
+        // cargo-component does not pass `-D warnings` through to clippy, so
+        // any warning in its output fails the step instead.
+        let out = Command::new(&cargo_component)
+            .current_dir(root.join("components"))
+            .args(["component", "clippy", "--release", "--workspace"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        eprint!("{text}");
+        if !out.status.success() || text.lines().any(|l| l.starts_with("warning")) {
+            bail!("cargo component clippy reported problems in the guest crates");
+        }
+    }
+
+    step("running unit, guest and end-to-end tests (cargo test --workspace)");
+    run(cargo()
+        .current_dir(root)
+        .env("VECPROC_WASMTIME", &wasmtime)
+        .args(["test", "--workspace"]))?;
+    eprintln!(
+        "==> all suites passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

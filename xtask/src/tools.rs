@@ -1,0 +1,122 @@
+//! The pinned external tools and Rust targets, installed when missing.
+//!
+//! Each tool is checked with `<bin> --version`; a tool at another version is
+//! reinstalled at the pinned one. Installs share one target directory so
+//! common dependencies build once, and skip default features the project
+//! does not use (for example wac's warg registry client).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run::{output, run, step};
+
+/// A CLI tool installed with `cargo install --locked`.
+pub struct Tool {
+    /// crates.io package.
+    pub krate: &'static str,
+    /// Executable name.
+    pub bin: &'static str,
+    /// Pinned version.
+    pub version: &'static str,
+    /// Features, with default features off; `None` keeps the defaults.
+    pub features: Option<&'static str>,
+    /// Rough install time on 2 cores, shown while installing.
+    pub minutes: u32,
+}
+
+/// cargo-component builds the guests.
+pub const CARGO_COMPONENT: Tool = Tool {
+    krate: "cargo-component",
+    bin: "cargo-component",
+    version: "0.21.1",
+    features: None,
+    minutes: 6,
+};
+
+/// wac composes them.
+pub const WAC: Tool = Tool {
+    krate: "wac-cli",
+    bin: "wac",
+    version: "0.12.0",
+    features: Some("wit"),
+    minutes: 2,
+};
+
+/// The reference server. Only what `wasmtime serve` and `run` use.
+pub const WASMTIME: Tool = Tool {
+    krate: "wasmtime-cli",
+    bin: "wasmtime",
+    version: "48.0.8",
+    features: Some(
+        "serve,run,cranelift,cache,pooling-allocator,parallel-compilation,logging,\
+         component-model,component-model-async,backtrace,addr2line,demangle,wat,\
+         coredump,debug-builtins,profiling",
+    ),
+    minutes: 8,
+};
+
+/// Rust targets the guests need.
+const TARGETS: &[&str] = &["wasm32-wasip1"];
+
+fn cargo_bin_dir() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+        .join("bin")
+}
+
+/// Path of an installed tool's executable.
+pub fn path_of(tool: &Tool) -> PathBuf {
+    let in_cargo_home = cargo_bin_dir().join(tool.bin);
+    if in_cargo_home.exists() {
+        return in_cargo_home;
+    }
+    PathBuf::from(tool.bin)
+}
+
+fn installed_version_matches(tool: &Tool) -> bool {
+    output(Command::new(path_of(tool)).arg("--version"))
+        .is_some_and(|v| v.split_whitespace().any(|word| word == tool.version))
+}
+
+/// Installs `tool` at its pinned version unless it is already there.
+pub fn ensure(root: &Path, tool: &Tool) -> Result<PathBuf> {
+    if installed_version_matches(tool) {
+        eprintln!("    {} {} is installed", tool.bin, tool.version);
+        return Ok(path_of(tool));
+    }
+    step(&format!(
+        "installing {} {} with cargo install --locked (about {} min on 2 cores)",
+        tool.krate, tool.version, tool.minutes
+    ));
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["install", "--locked", tool.krate, "--version", tool.version])
+        .arg("--target-dir")
+        .arg(root.join("target/tool-builds"));
+    if let Some(features) = tool.features {
+        cmd.args(["--no-default-features", "--features", features]);
+    }
+    run(&mut cmd).with_context(|| format!("installing {}", tool.krate))?;
+    Ok(path_of(tool))
+}
+
+/// Adds the Rust targets the guests build for, if missing.
+pub fn ensure_targets() -> Result<()> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    let missing: Vec<&str> = TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(&format!("adding Rust targets {}", missing.join(" ")));
+    run(Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing))
+}

@@ -1,0 +1,83 @@
+//! WASI WIT for the guests, taken from a pinned crates.io package.
+//!
+//! The repository does not commit `wasi:*` WIT. The `wasi` crate at
+//! `0.14.1+wasi-0.2.3` ships the WASI 0.2.3 packages (the newest that
+//! cargo-component 0.21.1 parses); a throwaway manifest under `target/`
+//! vendors it and its `wit/deps/*` is copied into the ignored `wit/deps/`.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::run::{run, step};
+
+const CRATE: &str = "wasi";
+const VERSION: &str = "0.14.1+wasi-0.2.3";
+/// Written into `wit/deps/` once a copy is complete.
+const STAMP: &str = ".fetched-from";
+
+/// Fetches the WASI WIT into `wit/deps/` unless the pinned copy is there.
+pub fn fetch(root: &Path) -> Result<()> {
+    let deps = root.join("wit/deps");
+    let stamp = format!("{CRATE}@{VERSION}\n");
+    if fs::read_to_string(deps.join(STAMP)).is_ok_and(|s| s == stamp) {
+        return Ok(());
+    }
+    step(&format!(
+        "fetching WASI WIT from crates.io package {CRATE} {VERSION}"
+    ));
+    let scratch = root.join("target/wasi-wit");
+    fs::create_dir_all(scratch.join("src"))?;
+    fs::write(
+        scratch.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"wasi-wit-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\n{CRATE} = \"={VERSION}\"\n\n[workspace]\n"
+        ),
+    )?;
+    fs::write(scratch.join("src/lib.rs"), "")?;
+    let vendor = |offline: bool| {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(&scratch)
+            .args(["vendor", "--versioned-dirs", "--quiet"]);
+        if offline {
+            cmd.arg("--offline");
+        }
+        cmd.arg("vendor");
+        run(&mut cmd)
+    };
+    if vendor(true).is_err() {
+        eprintln!("    not cached yet; fetching from crates.io");
+        vendor(false)?;
+    }
+    let source = scratch.join(format!("vendor/{CRATE}-{VERSION}/wit/deps"));
+    if !source.is_dir() {
+        bail!(
+            "{} is missing: the {CRATE} crate's layout changed",
+            source.display()
+        );
+    }
+    if deps.exists() {
+        fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
+    }
+    copy_dir(&source, &deps)?;
+    fs::write(deps.join(STAMP), stamp)?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying to {}", target.display()))?;
+        }
+    }
+    Ok(())
+}
