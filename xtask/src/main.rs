@@ -2,6 +2,7 @@
 //! shell scripts. One module per task; `tools` installs what a task needs.
 
 mod build;
+mod js;
 mod run;
 mod serve;
 mod test;
@@ -28,6 +29,12 @@ enum Task {
     Serve(serve::Args),
     /// Install what the tests need and run every suite.
     Test(test::Args),
+    /// Serve the browser demo (the component via jco) on 127.0.0.1.
+    Demo {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+    },
     /// Fetch the pinned WASI WIT into wit/deps/ (done by build as needed).
     FetchWit,
 }
@@ -39,6 +46,7 @@ fn main() -> Result<()> {
         Task::Build => build::build(&root).map(|_| ()),
         Task::Serve(args) => serve::serve(&root, args),
         Task::Test(args) => test::test(&root, args),
+        Task::Demo { port } => build::build(&root).and_then(|_| js::demo(&root, port)),
         Task::FetchWit => wit::fetch(&root),
     }
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: install what the suites need, build the guests, then
-//! run formatting and lint checks and every test suite.
+//! run formatting and lint checks and every test suite: Rust (unit, guest,
+//! end-to-end under `wasmtime serve`) and JavaScript (Node and Chromium).
 
 use std::path::Path;
 use std::process::Command;
@@ -63,6 +64,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .current_dir(root)
         .env("VECPROC_WASMTIME", &wasmtime)
         .args(["test", "--workspace"]))?;
+
+    crate::js::test(root)?;
     eprintln!(
         "==> all suites passed in {:.1}s",
         start.elapsed().as_secs_f64()

@@ -154,12 +154,7 @@ struct Moments {
 /// sum (possibly ±inf after overflow) and their extremes.
 fn moments(values: &[f64], sum: f64, min: f64, max: f64) -> Moments {
     let n = values.len() as f64;
-    let first = if sum.is_finite() {
-        sum / n
-    } else {
-        scaled_mean(values)
-    }
-    .clamp(min, max);
+    let first = first_mean(values, sum, min, max);
     // Halved deviations never overflow; scaling by a power of two is exact.
     let half = first * 0.5;
     let widest = (min * 0.5 - half).abs().max((max * 0.5 - half).abs());
@@ -205,15 +200,26 @@ fn moments(values: &[f64], sum: f64, min: f64, max: f64) -> Moments {
     }
 }
 
-/// Mean of non-empty finite values given their compensated sum.
+/// Mean of finite values given their compensated sum; `None` when empty.
+/// One pass for the extremes, no second pass over deviations.
 pub(crate) fn mean_of(values: &[f64], sum: f64) -> Option<f64> {
-    let (min, max) = values
+    let (&first, rest) = values.split_first()?;
+    let (min, max) = rest
         .iter()
-        .fold(None, |acc: Option<(f64, f64)>, &x| match acc {
-            None => Some((x, x)),
-            Some((lo, hi)) => Some((lo.min(x), hi.max(x))),
-        })?;
-    Some(moments(values, sum, min, max).mean)
+        .fold((first, first), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    Some(first_mean(values, sum, min, max))
+}
+
+/// The compensated sum over n (or, if the sum overflowed, the scaled
+/// mean), clamped into `[min, max]`.
+fn first_mean(values: &[f64], sum: f64, min: f64, max: f64) -> f64 {
+    let n = values.len() as f64;
+    if sum.is_finite() {
+        sum / n
+    } else {
+        scaled_mean(values)
+    }
+    .clamp(min, max)
 }
 
 /// Full statistics of finite `values` (in any order) given their compensated
