@@ -51,6 +51,7 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base: String,
     stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -70,10 +71,18 @@ impl Server {
     pub fn start(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let out_reader = BufReader::new(child.stdout.take().expect("piped"));
+        let out_sink = Arc::clone(&stdout);
+        thread::spawn(move || {
+            for line in out_reader.lines().map_while(Result::ok) {
+                out_sink.lock().unwrap().push(line);
+            }
+        });
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let reader = BufReader::new(child.stderr.take().expect("piped"));
@@ -91,6 +100,7 @@ impl Server {
                 child,
                 base,
                 stderr: lines,
+                stdout,
             },
             Err(_) => {
                 let _ = child.kill();
@@ -117,6 +127,25 @@ impl Server {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
+
+    /// Everything the server has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Waits up to `timeout` for `needle` to appear in stdout or stderr.
+    pub fn wait_for_output(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -125,6 +154,9 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The page `wasmtime serve` answers every failure before a response with.
+pub const WASMTIME_500_PAGE: &str = "<!doctype html>\n<html>\n<head>\n    <title>500 Internal Server Error</title>\n</head>\n<body>\n    <center>\n        <h1>500 Internal Server Error</h1>\n        <hr>\n        wasmtime\n    </center>\n</body>\n</html>";
 
 /// A response reduced to what the suites check.
 #[derive(Debug)]

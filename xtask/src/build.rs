@@ -1,7 +1,8 @@
 //! `cargo xtask build`: the guest components and their composition.
 //!
 //! Writes `target/wasm/vector-processor.wasm`, `target/wasm/http-api.wasm`
-//! and the composed `target/wasm/vector-service.wasm` (`wac plug`).
+//! and the composed `target/wasm/vector-service.wasm` (`wac plug`), plus the
+//! test fixtures under `target/wasm/fixtures/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,17 @@ pub fn build(root: &Path) -> Result<Artifacts> {
             .with_context(|| format!("copying {}", built.join(crate_file).display()))?;
     }
 
+    step("building fixture guests (tests/fixtures)");
+    run(Command::new(&cargo_component)
+        .current_dir(root.join("tests/fixtures"))
+        .args(["component", "build", "--release", "--workspace"]))?;
+    fs::create_dir_all(out.join("fixtures"))?;
+    fs::copy(
+        root.join("tests/fixtures/target/wasm32-wasip1/release/misbehaving.wasm"),
+        out.join("fixtures/misbehaving.wasm"),
+    )
+    .context("copying the misbehaving fixture")?;
+
     step("composing target/wasm/vector-service.wasm (wac plug)");
     let service = out.join("vector-service.wasm");
     run(Command::new(&wac)
@@ -60,4 +72,26 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
     }
     Ok(Artifacts { service })
+}
+
+/// Builds the processor again with WebAssembly SIMD (`simd128`) enabled, into
+/// `target/wasm/vector-processor-simd.wasm`, for the benchmark. A separate
+/// target directory keeps the default build's cache intact.
+pub fn build_simd(root: &Path) -> Result<PathBuf> {
+    let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
+    step("building vector-processor with simd128 (cargo component build --release)");
+    let target_dir = root.join("components/target/simd");
+    run(Command::new(&cargo_component)
+        .current_dir(root.join("components"))
+        .env("RUSTFLAGS", "-C target-feature=+simd128")
+        .args(["component", "build", "--release", "-p", "vector-processor"])
+        .arg("--target-dir")
+        .arg(&target_dir))?;
+    let out = root.join("target/wasm/vector-processor-simd.wasm");
+    fs::copy(
+        target_dir.join("wasm32-wasip1/release/vector_processor.wasm"),
+        &out,
+    )
+    .context("copying the simd128 build")?;
+    Ok(out)
 }

@@ -74,6 +74,16 @@ pub fn demo(root: &Path, port: u16) -> Result<()> {
         .arg(port.to_string()))
 }
 
+/// Installs the npm packages and transpiles the components (for the
+/// benchmark's JavaScript runners).
+pub fn prepare(root: &Path) -> Result<()> {
+    let js = js_dir(root);
+    require_built(root, &["vector-processor.wasm"])?;
+    require_node()?;
+    ensure_node_modules(&js)?;
+    transpile(&js)
+}
+
 fn js_dir(root: &Path) -> PathBuf {
     root.join("js")
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build steps as a Rust program instead of
 //! shell scripts. One module per task; `tools` installs what a task needs.
 
+mod bench;
 mod build;
 mod js;
 mod run;
@@ -29,6 +30,8 @@ enum Task {
     Serve(serve::Args),
     /// Install what the tests need and run every suite.
     Test(test::Args),
+    /// Run the benchmarks and write target/bench/ (report.md, report.json, chart.svg).
+    Bench(bench::Args),
     /// Serve the browser demo (the component via jco) on 127.0.0.1.
     Demo {
         /// Port to listen on.
@@ -46,6 +49,7 @@ fn main() -> Result<()> {
         Task::Build => build::build(&root).map(|_| ()),
         Task::Serve(args) => serve::serve(&root, args),
         Task::Test(args) => test::test(&root, args),
+        Task::Bench(args) => bench::bench(&root, args),
         Task::Demo { port } => build::build(&root).and_then(|_| js::demo(&root, port)),
         Task::FetchWit => wit::fetch(&root),
     }

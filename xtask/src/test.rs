@@ -33,9 +33,11 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     if !args.no_lint {
         step("checking formatting (cargo fmt --check)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
-        run(cargo()
-            .current_dir(root.join("components"))
-            .args(["fmt", "--all", "--check"]))?;
+        for dir in ["components", "tests/fixtures"] {
+            run(cargo()
+                .current_dir(root.join(dir))
+                .args(["fmt", "--all", "--check"]))?;
+        }
         step("linting native crates (cargo clippy -D warnings)");
         run(cargo().current_dir(root).args([
             "clippy",

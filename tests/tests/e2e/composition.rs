@@ -68,5 +68,11 @@ fn http_api_needs_the_processor_and_the_composition_supplies_it() {
         "{imports:?}"
     );
     let (_, exports) = interface("vector-processor.wasm");
-    assert_eq!(exports, ["vecproc:vector/vector-processor@0.1.0"]);
+    assert_eq!(
+        exports,
+        [
+            "vecproc:vector/vector-processor@0.1.0",
+            "vecproc:vector/kernels@0.1.0"
+        ]
+    );
 }

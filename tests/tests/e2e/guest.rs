@@ -181,3 +181,78 @@ fn compute_kernel() {
     let native = vecproc_core::compute(n);
     assert!((got - native).abs() < 1e-9, "{got} vs {native}");
 }
+
+#[test]
+fn kernels_through_the_component_match_native() {
+    use vecproc_core::kernels::{self, Input, Kernel};
+    let mut g = Guest::new();
+    let api = g.processor.vecproc_vector_kernels();
+    let s = &mut g.store;
+
+    let digest = api.call_sha256(&mut *s, b"abc").unwrap();
+    assert_eq!(digest, kernels::sha256(b"abc"));
+
+    let Input::Image {
+        width,
+        height,
+        rgba,
+    } = kernels::input(Kernel::Blur, 64)
+    else {
+        unreachable!()
+    };
+    let mut native = vec![0u8; rgba.len()];
+    kernels::blur(width, height, &rgba, &mut native);
+    let out = api
+        .call_blur(&mut *s, width as u32, height as u32, &rgba)
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, native);
+    let err = api
+        .call_blur(&mut *s, 3, 3, &[0u8; 5])
+        .unwrap()
+        .unwrap_err();
+    assert!(err.contains("not a 3x3 RGBA image"), "{err}");
+
+    let c = api
+        .call_matmul(&mut *s, 2, &[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+    assert!(api
+        .call_matmul(&mut *s, 2, &[1.0], &[1.0])
+        .unwrap()
+        .is_err());
+
+    assert_eq!(api.call_sort_i32(&mut *s, &[3, -1, 2]).unwrap(), [-1, 2, 3]);
+    assert_eq!(
+        api.call_sort_f64(&mut *s, &[0.5, -0.5]).unwrap(),
+        [-0.5, 0.5]
+    );
+    let libm = api.call_compute_libm(&mut *s, 1000).unwrap();
+    assert_eq!(
+        libm,
+        kernels::compute_libm(1000),
+        "same libm crate, same bits"
+    );
+}
+
+#[test]
+fn time_kernel_checksums_match_native() {
+    use exports::vecproc::vector::kernels::Kernel as WitKernel;
+    use vecproc_core::kernels::{self, Kernel};
+    let mut g = Guest::new();
+    let api = g.processor.vecproc_vector_kernels();
+    for (wit, kernel, size) in [
+        (WitKernel::SortI32, Kernel::SortI32, 5000),
+        (WitKernel::SortF64, Kernel::SortF64, 5000),
+        (WitKernel::Blur, Kernel::Blur, 48),
+        (WitKernel::Matmul, Kernel::Matmul, 12),
+        (WitKernel::Sha256, Kernel::Sha256, 10_000),
+        (WitKernel::ComputeLibm, Kernel::ComputeLibm, 1000),
+    ] {
+        let timing = api.call_time_kernel(&mut g.store, wit, size, 2).unwrap();
+        assert_eq!(timing.nanos.len(), 2);
+        let (_, native) = kernels::time_kernel(kernel, size, 1);
+        assert_eq!(timing.checksum, native, "{}", kernel.name());
+    }
+}

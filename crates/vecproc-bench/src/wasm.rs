@@ -1,0 +1,187 @@
+//! The `vector-processor` component in Wasmtime: kernels timed inside the
+//! guest (`time-kernel`) and from the host around each exported call.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use vecproc_core::kernels::{self, Input, Kernel};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../../wit/vector-processor.wit",
+    world: "processor",
+});
+
+use exports::vecproc::vector::kernels::Kernel as WitKernel;
+
+struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// One instance of the component.
+pub struct Guest {
+    store: Store<Host>,
+    processor: Processor,
+}
+
+fn wit(kernel: Kernel) -> WitKernel {
+    match kernel {
+        Kernel::SortI32 => WitKernel::SortI32,
+        Kernel::SortF64 => WitKernel::SortF64,
+        Kernel::Blur => WitKernel::Blur,
+        Kernel::Matmul => WitKernel::Matmul,
+        Kernel::Sha256 => WitKernel::Sha256,
+        Kernel::Compute => WitKernel::Compute,
+        Kernel::ComputeLibm => WitKernel::ComputeLibm,
+        Kernel::Statistics => WitKernel::Statistics,
+    }
+}
+
+fn to_anyhow(e: wasmtime::Error) -> anyhow::Error {
+    anyhow!("{e:?}")
+}
+
+impl Guest {
+    /// Compiles and instantiates the component at `path`.
+    pub fn load(path: &Path) -> Result<Guest> {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, path).map_err(to_anyhow)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(to_anyhow)?;
+        let host = Host {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&engine, host);
+        let processor =
+            Processor::instantiate(&mut store, &component, &linker).map_err(to_anyhow)?;
+        Ok(Guest { store, processor })
+    }
+
+    /// The guest's own timing of `runs` runs.
+    pub fn time_kernel(&mut self, kernel: Kernel, size: u32, runs: u32) -> Result<(Vec<u64>, f64)> {
+        let t = self
+            .processor
+            .vecproc_vector_kernels()
+            .call_time_kernel(&mut self.store, wit(kernel), size, runs)
+            .map_err(to_anyhow)?;
+        Ok((t.nanos, t.checksum))
+    }
+
+    /// Host-side timing of each exported kernel call, copies included.
+    pub fn host_timed(
+        &mut self,
+        kernel: Kernel,
+        size: u32,
+        warmup: u32,
+        runs: u32,
+    ) -> Result<(Vec<u64>, f64)> {
+        let input = kernels::input(kernel, size);
+        let mut nanos = Vec::new();
+        let mut checksum = 0.0;
+        for i in 0..warmup + runs {
+            let (elapsed, sum) = self.call_once(kernel, &input)?;
+            if i >= warmup {
+                nanos.push(elapsed);
+                checksum = sum;
+            }
+        }
+        Ok((nanos, checksum))
+    }
+
+    fn call_once(&mut self, kernel: Kernel, input: &Input) -> Result<(u64, f64)> {
+        let api = self.processor.vecproc_vector_kernels();
+        let store = &mut self.store;
+        let start = Instant::now();
+        // Each arm times the call, then rebuilds the checksum from the output
+        // exactly as the native kernel does.
+        let (elapsed, mut output) = match (kernel, input) {
+            (Kernel::SortI32, Input::I32(v)) => {
+                let out = api.call_sort_i32(&mut *store, v).map_err(to_anyhow)?;
+                (start.elapsed(), Input::I32(out))
+            }
+            (Kernel::SortF64, Input::F64(v)) => {
+                let out = api.call_sort_f64(&mut *store, v).map_err(to_anyhow)?;
+                (start.elapsed(), Input::F64(out))
+            }
+            (
+                Kernel::Blur,
+                Input::Image {
+                    width,
+                    height,
+                    rgba,
+                },
+            ) => {
+                let out = api
+                    .call_blur(&mut *store, *width as u32, *height as u32, rgba)
+                    .map_err(to_anyhow)?
+                    .map_err(|e| anyhow!(e))?;
+                let elapsed = start.elapsed();
+                let sum: f64 = out.iter().map(|&b| f64::from(b)).sum();
+                return Ok((elapsed.as_nanos() as u64, sum));
+            }
+            (Kernel::Matmul, Input::Matrices { n, a, b }) => {
+                let out = api
+                    .call_matmul(&mut *store, *n as u32, a, b)
+                    .map_err(to_anyhow)?
+                    .map_err(|e| anyhow!(e))?;
+                let elapsed = start.elapsed();
+                return Ok((elapsed.as_nanos() as u64, out.iter().sum()));
+            }
+            (Kernel::Sha256, Input::Bytes(data)) => {
+                let d = api.call_sha256(&mut *store, data).map_err(to_anyhow)?;
+                let elapsed = start.elapsed();
+                let sum = d[..6]
+                    .iter()
+                    .fold(0.0, |acc, &b| acc * 256.0 + f64::from(b));
+                return Ok((elapsed.as_nanos() as u64, sum));
+            }
+            (Kernel::Compute, Input::Terms(n)) => {
+                let r = self
+                    .processor
+                    .vecproc_vector_vector_processor()
+                    .call_compute(&mut *store, *n)
+                    .map_err(to_anyhow)?;
+                return Ok((start.elapsed().as_nanos() as u64, r));
+            }
+            (Kernel::ComputeLibm, Input::Terms(n)) => {
+                let r = api.call_compute_libm(&mut *store, *n).map_err(to_anyhow)?;
+                return Ok((start.elapsed().as_nanos() as u64, r));
+            }
+            (Kernel::Statistics, Input::F64(v)) => {
+                let vp = self.processor.vecproc_vector_vector_processor().vector();
+                let handle = vp.call_constructor(&mut *store).map_err(to_anyhow)?;
+                vp.call_add_values(&mut *store, handle, v)
+                    .map_err(to_anyhow)?
+                    .map_err(|e| anyhow!("{e:?}"))?;
+                let s = vp.call_statistics(&mut *store, handle).map_err(to_anyhow)?;
+                let elapsed = start.elapsed();
+                handle.resource_drop(&mut *store).map_err(to_anyhow)?;
+                return Ok((elapsed.as_nanos() as u64, s.mean.unwrap_or(0.0)));
+            }
+            (kernel, _) => return Err(anyhow!("no input for {}", kernel.name())),
+        };
+        // Sorted outputs: the checksum reads three positions.
+        let sum = match &mut output {
+            Input::I32(v) if !v.is_empty() => {
+                f64::from(v[0]) + f64::from(v[v.len() >> 1]) + f64::from(v[v.len() - 1])
+            }
+            Input::F64(v) if !v.is_empty() => v[0] + v[v.len() >> 1] + v[v.len() - 1],
+            _ => 0.0,
+        };
+        Ok((elapsed.as_nanos() as u64, sum))
+    }
+}

@@ -1,0 +1,160 @@
+//! Misbehaving guests under a server with `wasmtime serve`'s semantics: the
+//! `misbehaving` fixture traps, loops, allocates without bound, never
+//! answers, answers with an error code, or prints. Each case checks the
+//! client's answer, the server's log, and that the next request succeeds.
+//!
+//! Every test runs against each server in [`servers`] (the real
+//! `wasmtime serve` today), with the same expectations.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vecproc_tests::{artifact, get, Server, WASMTIME_500_PAGE};
+
+/// The servers under test, by name.
+fn servers(component: &Path, extra: &[&str]) -> Vec<(&'static str, Server)> {
+    vec![("wasmtime serve", Server::wasmtime(component, extra))]
+}
+
+fn fixture() -> std::path::PathBuf {
+    artifact("fixtures/misbehaving.wasm")
+}
+
+fn assert_500_page(name: &str, reply: &vecproc_tests::Reply) {
+    assert_eq!(reply.status, 500, "{name}");
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("text/html; charset=UTF-8"),
+        "{name}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        WASMTIME_500_PAGE,
+        "{name}"
+    );
+}
+
+#[test]
+fn trap_before_set_is_a_500_page_and_the_next_request_succeeds() {
+    for (name, server) in servers(&fixture(), &[]) {
+        assert_500_page(name, &get(&server.url("/trap")));
+        assert!(
+            server.wait_for_output(
+                "guest never invoked `response-outparam::set` method",
+                Duration::from_secs(5)
+            ),
+            "{name}: {}",
+            server.stderr()
+        );
+        assert!(
+            server.wait_for_output("wasm trap", Duration::from_secs(5)),
+            "{name}"
+        );
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+#[test]
+fn returning_without_set_and_error_codes_are_500_pages() {
+    for (name, server) in servers(&fixture(), &[]) {
+        assert_500_page(name, &get(&server.url("/no-set")));
+        assert_500_page(name, &get(&server.url("/error-code")));
+        assert!(
+            server.wait_for_output(
+                "ErrorCode::InternalError(Some(\"boom\"))",
+                Duration::from_secs(5)
+            ),
+            "{name}: {}",
+            server.stderr()
+        );
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_timeout() {
+    for (name, server) in servers(&fixture(), &["-Wtimeout=1s"]) {
+        let start = Instant::now();
+        assert_500_page(name, &get(&server.url("/loop")));
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+            "{name}: {took:?}"
+        );
+        assert!(
+            server.wait_for_output("guest timed out", Duration::from_secs(5)),
+            "{name}"
+        );
+        // A request well inside the limit still succeeds.
+        assert_eq!(get(&server.url("/sleep?ms=200")).status, 200, "{name}");
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_by_the_memory_limit() {
+    for (name, server) in servers(&fixture(), &["-Wmax-memory-size=67108864"]) {
+        assert_500_page(name, &get(&server.url("/alloc")));
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+#[test]
+fn guest_output_is_forwarded_with_the_instance_prefix() {
+    for (name, server) in servers(&fixture(), &[]) {
+        assert_eq!(get(&server.url("/print")).status, 200, "{name}");
+        assert!(
+            server.wait_for_output(":: partial line from stdout", Duration::from_secs(5)),
+            "{name}: stdout was {:?}",
+            server.stdout()
+        );
+        let stdout = server.stdout();
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("line from stdout"))
+            .unwrap();
+        assert!(line.starts_with("stdout ["), "{name}: {line:?}");
+        assert!(server.wait_for_output("line from stderr", Duration::from_secs(5)));
+        let stderr = server.stderr();
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("line from stderr"))
+            .unwrap();
+        assert!(line.starts_with("stderr ["), "{name}: {line:?}");
+    }
+}
+
+#[test]
+fn each_request_gets_a_fresh_instance_by_default() {
+    for (name, server) in servers(&fixture(), &[]) {
+        for _ in 0..3 {
+            let r = get(&server.url("/counter"));
+            assert_eq!(String::from_utf8_lossy(&r.body).trim(), "1", "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_guest_sees_authority_path_and_no_hop_by_hop_headers() {
+    for (name, server) in servers(&fixture(), &[]) {
+        let r = vecproc_tests::request(
+            "GET",
+            &server.url("/echo?x=1"),
+            &[("x-custom", "1"), ("connection", "keep-alive")],
+            None,
+        );
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            text.contains(&format!("authority=Some({:?})", server.authority())),
+            "{name}: {text}"
+        );
+        assert!(text.contains("path=Some(\"/echo?x=1\")"), "{name}: {text}");
+        assert!(text.contains("scheme=Some(Scheme::Http)"), "{name}: {text}");
+        let headers = text.lines().find(|l| l.starts_with("headers=")).unwrap();
+        assert!(headers.contains("x-custom"), "{name}: {headers}");
+        assert!(
+            !headers.contains("host") && !headers.contains("connection"),
+            "{name}: {headers}"
+        );
+    }
+}
