@@ -1,5 +1,39 @@
 //! host-runner: a Wasmtime embedder for `wasi:http/proxy` components.
 //!
-//! This crate is a skeleton. Until it serves, `cargo xtask serve` uses the
-//! real `wasmtime serve`; the plan (in-process composition with `--plug`,
-//! limits on by default, graceful drain, metrics) is in ARCHITECTURE.md.
+//! It serves a component the way `wasmtime serve` does (same flags where they
+//! overlap, same startup line, a fresh instance per request from a
+//! pre-instantiated component, the same 500 page and log lines when a guest
+//! fails) and adds what operators ask for: in-process composition
+//! (`--plug`), limits on by default with a bounded admission queue, header
+//! and idle timeouts, graceful drain on SIGTERM and SIGINT, access logs and
+//! Prometheus metrics.
+//!
+//! Modules, one concern each:
+//! - [`options`]: the `-W`/`-S`/`-O` option groups, parsed as Wasmtime does;
+//! - [`compose`]: plugging components together with wac-graph;
+//! - [`engine`]: engine configuration, compilation, proxy validation;
+//! - [`handler`]: one request through one fresh instance;
+//! - [`admission`]: the concurrency limit and its bounded queue;
+//! - [`server`]: listener, connections, drain;
+//! - [`metrics`]: counters, histograms and the admin endpoints;
+//! - [`log_stream`]: guest stdout/stderr with `wasmtime serve`'s prefixes.
+
+pub mod admission;
+pub mod cli;
+pub mod compose;
+pub mod engine;
+pub mod handler;
+pub mod log_stream;
+pub mod metrics;
+pub mod options;
+pub mod server;
+
+/// Logs to stderr, filtered by `HOST_RUNNER_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOST_RUNNER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -2,14 +2,20 @@
 // Transpiles the vector-processor component into an ES module for Node and
 // browsers, with TypeScript declarations:
 //
-//   target/wasm/vector-processor.wasm  ->  js/gen/vector-processor/
+//   target/wasm/vector-processor.wasm       ->  js/gen/vector-processor/
+//   target/wasm/vector-processor-simd.wasm  ->  js/gen/vector-processor-simd/
+//                                               (only when that file exists)
+//
+// Both outputs name their entry module `vector-processor.js`. The SIMD build
+// is the same component compiled with `+simd128`; `bench/kernels.mjs` uses it.
 //
 // `cargo xtask build` writes the component; `js/gen/` is ignored by git.
 // The output is the default jco output (not `--no-nodejs-compat`), which runs
 // in Node and in the browser alike. Skipped when the output is newer than
 // the component and than the installed jco; `--force` transpiles anyway.
 //
-// Usage: node scripts/transpile.mjs [--force] [--wasm PATH] [--out DIR]
+// Usage: node scripts/transpile.mjs [--force] [--wasm PATH --out DIR]
+// (with --wasm/--out only that one component is transpiled)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -20,6 +26,8 @@ export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(jsRoot, '..');
 export const defaultWasm = join(repoRoot, 'target', 'wasm', 'vector-processor.wasm');
 export const defaultOut = join(jsRoot, 'gen', 'vector-processor');
+export const simdWasm = join(repoRoot, 'target', 'wasm', 'vector-processor-simd.wasm');
+export const simdOut = join(jsRoot, 'gen', 'vector-processor-simd');
 
 /** Path of the jco command-line entry point inside node_modules. */
 export function jcoBin() {
@@ -82,7 +90,11 @@ function parseArgs(argv) {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    transpile(parseArgs(process.argv.slice(2)));
+    const opts = parseArgs(process.argv.slice(2));
+    const explicit = opts.wasm !== undefined || opts.out !== undefined;
+    transpile(opts);
+    // The SIMD variant is optional: transpiled when it has been built.
+    if (!explicit && existsSync(simdWasm)) transpile({ ...opts, wasm: simdWasm, out: simdOut });
   } catch (err) {
     console.error(`transpile: ${err.message}`);
     process.exit(1);

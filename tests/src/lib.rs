@@ -45,6 +45,21 @@ pub fn wasmtime_bin() -> PathBuf {
     PathBuf::from("wasmtime")
 }
 
+/// The `host-runner` executable: `$VECPROC_HOST_RUNNER`, else the workspace's
+/// `target/debug/host-runner` (`cargo xtask test` builds it first).
+pub fn host_runner_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("VECPROC_HOST_RUNNER") {
+        return PathBuf::from(p);
+    }
+    let p = repo_root().join("target/debug/host-runner");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p host-runner` (cargo xtask test does)",
+        p.display()
+    );
+    p
+}
+
 /// A server process listening on 127.0.0.1; killed when dropped.
 pub struct Server {
     child: Child,
@@ -59,6 +74,16 @@ impl Server {
     /// arguments and waits for its `Serving HTTP on` line.
     pub fn wasmtime(component: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(wasmtime_bin());
+        cmd.arg("serve")
+            .arg("--addr=127.0.0.1:0")
+            .args(extra)
+            .arg(component);
+        Server::start(cmd)
+    }
+
+    /// Starts `host-runner serve --addr 127.0.0.1:0 <extra> <component>`.
+    pub fn host_runner(component: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(host_runner_bin());
         cmd.arg("serve")
             .arg("--addr=127.0.0.1:0")
             .args(extra)

@@ -61,10 +61,15 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         }
     }
 
+    step("building host-runner for the end-to-end suites");
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "-p", "host-runner"]))?;
     step("running unit, guest and end-to-end tests (cargo test --workspace)");
     run(cargo()
         .current_dir(root)
         .env("VECPROC_WASMTIME", &wasmtime)
+        .env("VECPROC_HOST_RUNNER", root.join("target/debug/host-runner"))
         .args(["test", "--workspace"]))?;
 
     crate::js::test(root)?;

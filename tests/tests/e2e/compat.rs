@@ -4,7 +4,9 @@
 //! client's answer, the server's log, and that the next request succeeds.
 //!
 //! Every test runs against each server in [`servers`] (the real
-//! `wasmtime serve` today), with the same expectations.
+//! `wasmtime serve` and `host-runner serve`), with the same expectations;
+//! `api_answers_match` sends the HTTP API's request matrix to both on the
+//! composed service and compares the answers.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,7 +15,10 @@ use vecproc_tests::{artifact, get, Server, WASMTIME_500_PAGE};
 
 /// The servers under test, by name.
 fn servers(component: &Path, extra: &[&str]) -> Vec<(&'static str, Server)> {
-    vec![("wasmtime serve", Server::wasmtime(component, extra))]
+    vec![
+        ("wasmtime serve", Server::wasmtime(component, extra)),
+        ("host-runner serve", Server::host_runner(component, extra)),
+    ]
 }
 
 fn fixture() -> std::path::PathBuf {
@@ -156,5 +161,114 @@ fn the_guest_sees_authority_path_and_no_hop_by_hop_headers() {
             !headers.contains("host") && !headers.contains("connection"),
             "{name}: {headers}"
         );
+    }
+}
+
+/// The request matrix of the HTTP API: every route and every error.
+/// Method, path, headers, body.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Option<Vec<u8>>,
+);
+
+fn api_matrix() -> Vec<Case> {
+    let json = vec![("content-type", "application/json")];
+    let bin = vec![("content-type", "application/octet-stream")];
+    let values = vecproc_tests::to_le_bytes(&vecproc_tests::values(10_000, 3));
+    let big = serde_json::to_vec(&vecproc_tests::values(200_000, 9)).unwrap();
+    vec![
+        ("GET", "/health", vec![], None),
+        ("GET", "/compute?n=1000", vec![], None),
+        ("GET", "/compute", vec![], None),
+        (
+            "POST",
+            "/stats",
+            json.clone(),
+            Some(b"[4, 1, 3, 2]".to_vec()),
+        ),
+        (
+            "POST",
+            "/stats",
+            json.clone(),
+            Some(b"{\"values\": []}".to_vec()),
+        ),
+        ("POST", "/stats", bin.clone(), Some(values.clone())),
+        ("POST", "/stats", json.clone(), Some(big.clone())),
+        (
+            "POST",
+            "/sort?order=desc",
+            json.clone(),
+            Some(b"[3, 1, 2]".to_vec()),
+        ),
+        (
+            "POST",
+            "/sort",
+            vec![
+                ("content-type", "application/octet-stream"),
+                ("accept", "application/octet-stream"),
+            ],
+            Some(values),
+        ),
+        ("POST", "/sort", json.clone(), Some(big)),
+        ("POST", "/stats", json.clone(), Some(b"[1, 2".to_vec())),
+        ("POST", "/stats", json.clone(), Some(b"[\"x\"]".to_vec())),
+        ("POST", "/stats", json.clone(), Some(b"[1e400]".to_vec())),
+        ("POST", "/stats", bin, Some(vec![0u8; 9])),
+        ("GET", "/compute?n=x", vec![], None),
+        ("GET", "/nope", vec![], None),
+        ("GET", "/stats", vec![], None),
+        (
+            "POST",
+            "/stats",
+            vec![("content-type", "text/plain")],
+            Some(b"[1]".to_vec()),
+        ),
+    ]
+}
+
+#[test]
+fn api_answers_match() {
+    let service = artifact("vector-service.wasm");
+    let servers = servers(&service, &[]);
+    for (method, path, headers, body) in api_matrix() {
+        let replies: Vec<_> = servers
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name,
+                    vecproc_tests::request(method, &s.url(path), &headers, body.as_deref()),
+                )
+            })
+            .collect();
+        let (first_name, first) = &replies[0];
+        for (name, reply) in &replies[1..] {
+            let what = format!("{method} {path}: {first_name} vs {name}");
+            assert_eq!(reply.status, first.status, "{what}");
+            assert_eq!(reply.content_type, first.content_type, "{what}");
+            assert_eq!(reply.allow, first.allow, "{what}");
+            assert!(reply.body == first.body, "{what}: bodies differ");
+        }
+    }
+}
+
+#[test]
+fn plugged_composition_serves_the_same_api() {
+    let composed = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
+    let plug = artifact("vector-processor.wasm");
+    let plugged = Server::host_runner(
+        &artifact("http-api.wasm"),
+        &["--plug", plug.to_str().unwrap()],
+    );
+    for (method, path, headers, body) in api_matrix() {
+        let a = vecproc_tests::request(method, &composed.url(path), &headers, body.as_deref());
+        let b = vecproc_tests::request(method, &plugged.url(path), &headers, body.as_deref());
+        assert_eq!(
+            (a.status, &a.content_type),
+            (b.status, &b.content_type),
+            "{method} {path}"
+        );
+        assert!(a.body == b.body, "{method} {path}: bodies differ");
     }
 }

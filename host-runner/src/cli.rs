@@ -1,0 +1,242 @@
+//! The command line: `host-runner serve` and `host-runner compose`.
+//!
+//! Flags shared with `wasmtime serve` keep its spellings, defaults and
+//! meanings; the rest are host-runner's own and documented in the README.
+//! Everything that can fail (options, files, composition, compilation,
+//! linking, the bind) is checked before the serving line is printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::admission::Admission;
+use crate::engine::{self, EngineSettings, EpochTicker};
+use crate::handler::{Handler, HandlerConfig};
+use crate::metrics::Metrics;
+use crate::options::{parse_duration, OptimizeOptions, WasiOptions, WasmOptions};
+use crate::server::{self, App, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "host-runner",
+    version,
+    about = "Serve wasi:http/proxy components with Wasmtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a wasi:http/proxy component (like `wasmtime serve`).
+    Serve(Box<ServeArgs>),
+    /// Plug components into a component's imports and write the result.
+    Compose(ComposeArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+/// `host-runner serve`.
+#[derive(Args)]
+struct ServeArgs {
+    /// Socket address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    addr: SocketAddr,
+    /// WebAssembly options (`-W help` lists none; see the README): timeout,
+    /// max-memory-size, fuel, max-wasm-stack, epoch-interruption.
+    #[arg(short = 'W', long = "wasm", value_name = "KEY[=VAL[,..]]")]
+    wasm: Vec<String>,
+    /// WASI options: http (always on), max-http-fields-size.
+    #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
+    wasi: Vec<String>,
+    /// Optimization options: pooling-allocator and the pooling-* limits.
+    #[arg(short = 'O', long = "optimize", value_name = "KEY[=VAL[,..]]")]
+    optimize: Vec<String>,
+    /// Compose these components into the served one's imports first (repeatable).
+    #[arg(long = "plug", value_name = "COMPONENT")]
+    plugs: Vec<PathBuf>,
+    /// Pass guest stdout/stderr through without the `stdout [N] :: ` prefix.
+    #[arg(long)]
+    no_logging_prefix: bool,
+    /// Requests handled at once.
+    #[arg(long, default_value_t = 1000)]
+    max_concurrent_requests: usize,
+    /// Requests that may wait for a slot; beyond this, 503 at once.
+    #[arg(long, default_value_t = 1000)]
+    max_queued_requests: usize,
+    /// How long a request may wait for a slot before 503.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    queue_timeout: Duration,
+    /// Per-request time limit when `-W timeout` is not given (0 disables).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    request_timeout: Duration,
+    /// Per-memory cap in bytes when `-W max-memory-size` is not given (0 disables).
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    max_memory_size: u64,
+    /// Request bodies over this many bytes get 413 (0 disables).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_request_body_size: u64,
+    /// Close connections that take longer than this to send request headers,
+    /// or that sit idle between keep-alive requests.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    header_read_timeout: Duration,
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    drain_timeout: Duration,
+    /// Serve /metrics (Prometheus) and /healthz on this address.
+    #[arg(long, value_name = "SOCKADDR")]
+    admin_addr: Option<SocketAddr>,
+    /// Log one line per request (method, path, status, duration, request id).
+    #[arg(long)]
+    access_log: bool,
+    /// Do not cache compiled code on disk.
+    #[arg(long)]
+    no_cache: bool,
+    /// The component to serve.
+    component: PathBuf,
+}
+
+/// `host-runner compose`.
+#[derive(Args)]
+struct ComposeArgs {
+    /// The component whose imports are filled.
+    socket: PathBuf,
+    /// Components whose exports fill them (repeatable).
+    #[arg(long = "plug", value_name = "COMPONENT", required = true)]
+    plugs: Vec<PathBuf>,
+    /// Where to write the composed component.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// Runs the command line; the binary only calls this.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::Compose(args) => compose(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn component_bytes(component: &Path, plugs: &[PathBuf]) -> Result<Vec<u8>> {
+    if plugs.is_empty() {
+        std::fs::read(component).with_context(|| {
+            format!(
+                "failed to open wasm module {:?}",
+                component.display().to_string()
+            )
+        })
+    } else {
+        Ok(crate::compose::plug(component, plugs)?)
+    }
+}
+
+fn compose(args: ComposeArgs) -> Result<()> {
+    let bytes = crate::compose::plug(&args.socket, &args.plugs)?;
+    std::fs::write(&args.output, bytes)
+        .with_context(|| format!("failed to write {}", args.output.display()))
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let mut wasm = WasmOptions::default();
+    for w in &args.wasm {
+        wasm.apply(w)?;
+    }
+    let mut wasi = WasiOptions::default();
+    for s in &args.wasi {
+        wasi.apply(s)?;
+    }
+    let mut optimize = OptimizeOptions::default();
+    for o in &args.optimize {
+        optimize.apply(o)?;
+    }
+    let nonzero = |v: u64| (v > 0).then_some(v);
+    let timeout = wasm
+        .timeout
+        .or((!args.request_timeout.is_zero()).then_some(args.request_timeout));
+    let max_memory_size = wasm.max_memory_size.or(nonzero(args.max_memory_size));
+    let settings = EngineSettings {
+        wasm: wasm.clone(),
+        optimize,
+        cache: !args.no_cache,
+        epoch_interruption: timeout.is_some(),
+        max_memory_size,
+    };
+
+    let bytes = component_bytes(&args.component, &args.plugs)?;
+    let (engine, _pooling) = engine::engine(&settings)?;
+    let name = args.component.display().to_string();
+    let pre = engine::load(&engine, &name, &bytes)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("failed to bind {}", args.addr))?;
+        let admin = match args.admin_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("failed to bind the admin address {addr}"))?,
+            ),
+            None => None,
+        };
+        let _ticker =
+            timeout.map(|t| EpochTicker::start(engine.clone(), t.min(Duration::from_millis(50))));
+        let metrics = Arc::new(Metrics::default());
+        let handler = Handler::new(
+            pre,
+            HandlerConfig {
+                timeout,
+                max_memory_size,
+                fuel: wasm.fuel,
+                logging_prefix: !args.no_logging_prefix,
+                max_request_body_size: nonzero(args.max_request_body_size),
+                epoch_interruption: timeout.is_some() || wasm.epoch_interruption,
+                max_http_fields_size: wasi.max_http_fields_size,
+            },
+            Arc::clone(&metrics),
+        );
+        let app = Arc::new(App::new(
+            handler,
+            Admission::new(
+                args.max_concurrent_requests,
+                args.max_queued_requests,
+                args.queue_timeout,
+            ),
+            metrics,
+            ServerConfig {
+                header_read_timeout: args.header_read_timeout,
+                drain_timeout: args.drain_timeout,
+                access_log: args.access_log,
+            },
+        ));
+        if let Some(admin) = admin {
+            eprintln!(
+                "Admin endpoints on http://{}/metrics and /healthz",
+                admin.local_addr()?
+            );
+            tokio::spawn(server::admin(admin, Arc::clone(&app)));
+        }
+        eprintln!("{}", server::serving_line(listener.local_addr()?));
+        server::run(listener, app, server::shutdown_signal()).await?;
+        Ok(())
+    })
+}

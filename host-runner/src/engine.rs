@@ -1,0 +1,245 @@
+//! The Wasmtime side of serving: engine configuration (pooling allocator,
+//! epoch interruption, code cache), compiling and checking the component,
+//! and the linker with exactly the `wasi:http/proxy` imports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Cache, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::options::{OptimizeOptions, WasmOptions};
+
+/// Per-store state of one instance.
+pub struct Host {
+    /// WASI context (stdio and clocks).
+    pub wasi: WasiCtx,
+    /// wasi:http context.
+    pub http: WasiHttpCtx,
+    /// Resources the guest holds.
+    pub table: ResourceTable,
+    /// Memory and instance limits.
+    pub limits: StoreLimits,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+/// Why a component cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Wasmtime could not be configured.
+    #[error("failed to configure the engine: {0}")]
+    Engine(String),
+    /// The bytes are a core module, not a component.
+    #[error("the serve command currently requires a component")]
+    CoreModule,
+    /// The bytes do not compile.
+    #[error("failed to compile {name}: {message}")]
+    Compile {
+        /// The component's name (its path).
+        name: String,
+        /// Wasmtime's explanation.
+        message: String,
+    },
+    /// The component does not export `wasi:http/incoming-handler@0.2.x`.
+    #[error("{name} does not target wasi:http/proxy: it exports no wasi:http/incoming-handler@0.2.x (exports: {exports})")]
+    NotProxy {
+        /// The component's name.
+        name: String,
+        /// What it does export.
+        exports: String,
+    },
+    /// An import is not provided by the proxy world.
+    #[error("{name} cannot be served: {message}")]
+    Link {
+        /// The component's name.
+        name: String,
+        /// Wasmtime's explanation.
+        message: String,
+    },
+}
+
+/// A compiled, checked, pre-instantiated component and the engine it lives in.
+pub struct Loaded {
+    /// The engine.
+    pub engine: Engine,
+    /// Pre-instantiated handler.
+    pub pre: ProxyPre<Host>,
+    /// Whether the pooling allocator is in use.
+    pub pooling: bool,
+}
+
+/// Engine settings derived from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// `-W`.
+    pub wasm: WasmOptions,
+    /// `-O`.
+    pub optimize: OptimizeOptions,
+    /// Whether compiled code is cached on disk (Wasmtime's cache directory).
+    pub cache: bool,
+    /// Interrupt guests by epoch (needed for any request timeout).
+    pub epoch_interruption: bool,
+    /// The per-memory cap used for pooling slots.
+    pub max_memory_size: Option<u64>,
+}
+
+fn config(settings: &EngineSettings, pooling: bool) -> Result<Config, LoadError> {
+    let mut config = Config::new();
+    config.epoch_interruption(settings.epoch_interruption || settings.wasm.epoch_interruption);
+    if settings.wasm.fuel.is_some() {
+        config.consume_fuel(true);
+    }
+    if let Some(stack) = settings.wasm.max_wasm_stack {
+        config.max_wasm_stack(stack);
+    }
+    if settings.cache {
+        match Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::warn!("compiled-code cache disabled: {e:#}"),
+        }
+    }
+    if pooling {
+        let o = &settings.optimize;
+        let mut pool = PoolingAllocationConfig::default();
+        if let Some(n) = o.pooling_total_component_instances {
+            pool.total_component_instances(n);
+        }
+        if let Some(n) = o.pooling_total_core_instances {
+            pool.total_core_instances(n);
+        }
+        if let Some(n) = o.pooling_total_memories {
+            pool.total_memories(n);
+        }
+        if let Some(size) = o
+            .pooling_max_memory_size
+            .or(settings.max_memory_size.map(|m| m as usize))
+        {
+            pool.max_memory_size(size);
+        }
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Ok(config)
+}
+
+/// Builds the engine. With no `-O pooling-allocator` choice the pooling
+/// allocator is tried first and dropped if its address-space reservation
+/// fails, as `wasmtime serve` decides; an explicit `=y` that fails is an error.
+pub fn engine(settings: &EngineSettings) -> Result<(Engine, bool), LoadError> {
+    let try_engine = |pooling| {
+        Engine::new(&config(settings, pooling)?).map_err(|e| LoadError::Engine(format!("{e:#}")))
+    };
+    match settings.optimize.pooling_allocator {
+        Some(pooling) => Ok((try_engine(pooling)?, pooling)),
+        None => match try_engine(true) {
+            Ok(engine) => Ok((engine, true)),
+            Err(e) => {
+                tracing::info!("pooling allocator unavailable, using on-demand allocation: {e}");
+                Ok((try_engine(false)?, false))
+            }
+        },
+    }
+}
+
+/// Compiles `bytes` (named `name` in errors), checks that it is a
+/// `wasi:http/proxy` component, links the proxy world and pre-instantiates it.
+pub fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<ProxyPre<Host>, LoadError> {
+    if wasmparser_is_core_module(bytes) {
+        return Err(LoadError::CoreModule);
+    }
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile {
+        name: name.into(),
+        message: format!("{e:#}"),
+    })?;
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    if !exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))
+    {
+        return Err(LoadError::NotProxy {
+            name: name.into(),
+            exports: if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            },
+        });
+    }
+    let mut linker: Linker<Host> = Linker::new(engine);
+    let link = |e: wasmtime::Error| LoadError::Link {
+        name: name.into(),
+        message: format!("{e:#}"),
+    };
+    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker).map_err(link)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+    let pre = linker.instantiate_pre(&component).map_err(link)?;
+    ProxyPre::new(pre).map_err(link)
+}
+
+/// A core module starts with the magic and version 1; a component with
+/// version 0x0d and layer 1.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// A thread that advances the engine's epoch every `interval` until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking.
+    pub fn start(engine: Engine, interval: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(interval);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! One request through one fresh instance, with `wasmtime serve`'s answers
+//! when the guest fails: the same 500 page, the same log lines, and the
+//! server keeps serving.
+//!
+//! Flow: check the declared body size, make a store (limits, fuel, epoch
+//! yield, prefixed stdio), turn the hyper request into `wasi:http`
+//! resources, instantiate from the pre-instantiated component and call
+//! `handle` in its own task under the request timeout, then wait for
+//! `response-outparam.set`. Body bytes after `set` stream from that task.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use crate::engine::Host;
+use crate::log_stream::{LogStream, Target};
+use crate::metrics::Metrics;
+
+/// The page `wasmtime serve` sends for every failure before a response
+/// exists (205 bytes, no trailing newline).
+pub const ERROR_PAGE: &str = "<!doctype html>\n<html>\n<head>\n    <title>500 Internal Server Error</title>\n</head>\n<body>\n    <center>\n        <h1>500 Internal Server Error</h1>\n        <hr>\n        wasmtime\n    </center>\n</body>\n</html>";
+
+/// How requests are run.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Wall-clock limit for the whole `handle` call (body streaming included).
+    pub timeout: Option<Duration>,
+    /// Per-memory cap in bytes.
+    pub max_memory_size: Option<u64>,
+    /// Fuel per store.
+    pub fuel: Option<u64>,
+    /// Prefix guest output with `stdout [N] :: `.
+    pub logging_prefix: bool,
+    /// Request bodies over this many bytes get 413.
+    pub max_request_body_size: Option<u64>,
+    /// Whether epoch interruption is on (then guests yield every tick).
+    pub epoch_interruption: bool,
+    /// `max-http-fields-size` for the guest.
+    pub max_http_fields_size: Option<usize>,
+}
+
+/// Runs requests against a pre-instantiated component.
+pub struct Handler {
+    pre: ProxyPre<Host>,
+    config: HandlerConfig,
+    next_instance: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+/// A plain response with a small body.
+pub fn simple(
+    status: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<HyperOutgoingBody> {
+    let body: Bytes = body.into();
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .body(
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("static parts are valid")
+}
+
+/// The 500 page.
+pub fn error_page() -> Response<HyperOutgoingBody> {
+    simple(500, "text/html; charset=UTF-8", ERROR_PAGE)
+}
+
+/// A request body that fails once more than `limit` bytes arrive.
+struct LimitedBody {
+    inner: Incoming,
+    seen: u64,
+    limit: u64,
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.seen += data.len() as u64;
+                    if self.seen > self.limit {
+                        return std::task::Poll::Ready(Some(Err(
+                            wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.seen)),
+                        )));
+                    }
+                }
+                std::task::Poll::Ready(Some(Ok(frame)))
+            }
+            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Some(Err(e.into()))),
+            other => other.map(|o| o.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Handler {
+    /// A handler for `pre`.
+    pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+        Handler {
+            pre,
+            config,
+            next_instance: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    fn store(&self, id: u64) -> Store<Host> {
+        let prefix = self.config.logging_prefix;
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(LogStream::new(Target::Stdout, id, prefix))
+            .stderr(LogStream::new(Target::Stderr, id, prefix));
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(max) = self.config.max_memory_size {
+            limits = limits.memory_size(max as usize);
+        }
+        let mut http = WasiHttpCtx::new();
+        if let Some(n) = self.config.max_http_fields_size {
+            http.set_field_size_limit(n);
+        }
+        let host = Host {
+            wasi: wasi.build(),
+            http,
+            table: ResourceTable::new(),
+            limits: limits.build(),
+        };
+        let mut store = Store::new(self.pre.engine(), host);
+        store.limiter(|h| &mut h.limits);
+        if let Some(fuel) = self.config.fuel {
+            let _ = store.set_fuel(fuel);
+        }
+        if self.config.epoch_interruption {
+            // Yield to the runtime every tick, so the timeout can stop a
+            // guest that never returns.
+            store.epoch_deadline_async_yield_and_update(1);
+        }
+        store
+    }
+
+    /// Handles one request; never fails (failures become the 500 page).
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        if let (Some(limit), Some(declared)) = (
+            self.config.max_request_body_size,
+            req.headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            if declared > limit {
+                return simple(
+                    413,
+                    "text/plain; charset=utf-8",
+                    format!(
+                        "request body of {declared} bytes is over the limit of {limit} bytes\n"
+                    ),
+                );
+            }
+        }
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let mut store = self.store(id);
+        let req = match self.config.max_request_body_size {
+            Some(limit) => req.map(|inner| {
+                LimitedBody {
+                    inner,
+                    seen: 0,
+                    limit,
+                }
+                .boxed_unsync()
+            }),
+            None => req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()),
+        };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let resources = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .and_then(|req| {
+                let out = store.data_mut().http().new_response_outparam(sender)?;
+                Ok((req, out))
+            });
+        let (req, out) = match resources {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("worker failed: {e:?}");
+                eprintln!("error: worker trapped or panicked");
+                return error_page();
+            }
+        };
+
+        let pre = self.pre.clone();
+        let metrics = Arc::clone(&self.metrics);
+        let timeout = self.config.timeout;
+        let task = tokio::spawn(async move {
+            let run = async {
+                let started = Instant::now();
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| e.context("instantiation error"))?;
+                metrics.instantiation.observe(started.elapsed());
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            };
+            let result = match timeout {
+                Some(limit) => match tokio::time::timeout(limit, run).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                        Err(wasmtime::format_err!("guest timed out"))
+                    }
+                },
+                None => run.await,
+            };
+            if let Err(e) = &result {
+                metrics.traps.fetch_add(1, Ordering::Relaxed);
+                eprintln!("worker failed: {e:?}");
+            }
+            result
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                eprintln!("error: {code:?}");
+                error_page()
+            }
+            Err(_) => {
+                // The guest dropped the outparam without setting it: report
+                // how the task ended, as `wasmtime serve` does.
+                let ended = task.await;
+                match ended {
+                    Ok(Err(e)) if format!("{e:?}").starts_with("instantiation error") => {
+                        eprintln!("error: {e:?}");
+                    }
+                    _ => eprintln!("error: guest never invoked `response-outparam::set` method"),
+                }
+                error_page()
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The listener and its connections: HTTP/1.1 with keep-alive and
+//! pipelining, admission control in front of the handler, header-read
+//! timeouts, access logs, the admin endpoints, and graceful drain.
+//!
+//! Drain (SIGINT or SIGTERM): stop accepting and close the listening socket,
+//! tell every connection to finish its current request and close, wait for
+//! them up to the drain deadline, and return so the process exits 0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::admission::{Admission, Rejected};
+use crate::handler::{simple, Handler};
+use crate::metrics::Metrics;
+
+/// Connection-level settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Close a connection whose request headers take longer than this,
+    /// including the wait for the next request on an idle keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// How long a drain waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Write one access-log line per request.
+    pub access_log: bool,
+}
+
+/// Everything a connection needs.
+pub struct App {
+    /// Runs requests.
+    pub handler: Handler,
+    /// Admission control.
+    pub admission: Admission,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Connection settings.
+    pub config: ServerConfig,
+    draining: AtomicBool,
+    next_request: AtomicU64,
+}
+
+impl App {
+    /// Puts the parts together.
+    pub fn new(
+        handler: Handler,
+        admission: Admission,
+        metrics: Arc<Metrics>,
+        config: ServerConfig,
+    ) -> Self {
+        App {
+            handler,
+            admission,
+            metrics,
+            config,
+            draining: AtomicBool::new(false),
+            next_request: AtomicU64::new(0),
+        }
+    }
+
+    async fn serve(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (method, path) = if self.config.access_log {
+            (req.method().to_string(), req.uri().to_string())
+        } else {
+            (String::new(), String::new())
+        };
+        self.metrics.queued.fetch_add(1, Ordering::Relaxed);
+        let admitted = self.admission.admit().await;
+        self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        let response = match admitted {
+            Ok(permit) => {
+                self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                let response = self.handler.handle(req).await;
+                self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+                response
+            }
+            Err(why) => {
+                self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                let mut response = simple(
+                    503,
+                    "text/plain; charset=utf-8",
+                    format!("503 Service Unavailable: {why}\n"),
+                );
+                response.headers_mut().insert(
+                    "retry-after",
+                    hyper::header::HeaderValue::from_static(match why {
+                        Rejected::QueueFull => "1",
+                        Rejected::TimedOut => "2",
+                    }),
+                );
+                response
+            }
+        };
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        self.metrics.count_status(status);
+        self.metrics.latency.observe(elapsed);
+        if self.config.access_log {
+            tracing::info!(
+                target: "host_runner::access",
+                request_id,
+                method = %method,
+                path = %path,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1e3,
+                "request"
+            );
+        }
+        response
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        eprintln!("error: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let header_read_timeout = app.config.header_read_timeout;
+                let app = Arc::clone(&app);
+                let service = service_fn(move |req| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(app.serve(req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        if !e.is_incomplete_message() && !e.is_timeout() {
+                            eprintln!("error: {e:?}");
+                        }
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    app.draining.store(true, Ordering::Relaxed);
+    drop(listener);
+    let deadline = app.config.drain_timeout;
+    if tokio::time::timeout(deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("drain deadline of {deadline:?} passed with requests still running; exiting");
+    }
+    Ok(())
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` until the process exits.
+pub async fn admin(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let app = Arc::clone(&app);
+        let service = service_fn(move |req: Request<Incoming>| {
+            let app = Arc::clone(&app);
+            async move {
+                let response = match req.uri().path() {
+                    "/metrics" => simple(200, "text/plain; version=0.0.4", app.metrics.render()),
+                    "/healthz" if app.draining.load(Ordering::Relaxed) => {
+                        simple(503, "text/plain", "draining\n")
+                    }
+                    "/healthz" => simple(200, "text/plain", "ok\n"),
+                    _ => simple(404, "text/plain", "try /metrics or /healthz\n"),
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The address a listener is bound to, for the startup line.
+pub fn serving_line(addr: SocketAddr) -> String {
+    format!("Serving HTTP on http://{addr}/")
+}
