@@ -1,4 +1,5 @@
-//! `cargo xtask serve`: build, compose, and serve with the real `wasmtime serve`.
+//! `cargo xtask serve`: build, compose, and serve on 127.0.0.1:8080 with
+//! host-runner (default) or the real `wasmtime serve` (`--runtime wasmtime`).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -6,8 +7,17 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::step;
+use crate::run::{run, step};
 use crate::{build, tools};
+
+/// Which server runs the component.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Runtime {
+    /// This repository's Wasmtime embedder (release build).
+    HostRunner,
+    /// The pinned `wasmtime serve`.
+    Wasmtime,
+}
 
 /// Options of `cargo xtask serve`.
 #[derive(clap::Args)]
@@ -15,21 +25,31 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
+    /// The server to use.
+    #[arg(long, value_enum, default_value = "host-runner")]
+    runtime: Runtime,
 }
 
-/// Builds and then replaces this process with `wasmtime serve`.
+/// Builds and then replaces this process with the server.
 pub fn serve(root: &Path, args: Args) -> Result<()> {
     let artifacts = build::build(root)?;
-    let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
-    step(&format!(
-        "serving with wasmtime serve on http://{}/ (Ctrl-C stops)",
-        args.addr
-    ));
-    let err = Command::new(&wasmtime)
-        .arg("serve")
+    let mut cmd = match args.runtime {
+        Runtime::HostRunner => {
+            step("building host-runner (cargo build --release -p host-runner)");
+            run(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .current_dir(root)
+                    .args(["build", "--release", "-p", "host-runner"]),
+            )?;
+            Command::new(root.join("target/release/host-runner"))
+        }
+        Runtime::Wasmtime => Command::new(tools::ensure(root, &tools::WASMTIME)?),
+    };
+    step(&format!("serving on http://{}/ (Ctrl-C stops)", args.addr));
+    cmd.arg("serve")
         .arg("--addr")
         .arg(&args.addr)
-        .arg(&artifacts.service)
-        .exec();
-    Err(err).with_context(|| format!("starting {}", wasmtime.display()))
+        .arg(&artifacts.service);
+    let err = cmd.exec();
+    Err(err).context("starting the server")
 }

@@ -4,9 +4,13 @@
 //!   function of the interface called through generated bindings;
 //! - `composition`: the composed file imports only `wasi:http/proxy`;
 //! - `serve`: the real `wasmtime serve` answering every route and error;
-//! - `compat`: misbehaving fixture guests (trap, loop, allocation, output).
+//! - `compat`: misbehaving fixture guests (trap, loop, allocation, output)
+//!   and the API matrix, against `wasmtime serve` and host-runner alike;
+//! - `host_runner`: what host-runner adds (startup errors, admission queue,
+//!   admin endpoints, drain, timeouts, body limit).
 
 mod compat;
 mod composition;
 mod guest;
+mod host_runner;
 mod serve;

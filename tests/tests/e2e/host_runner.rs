@@ -1,0 +1,229 @@
+//! What host-runner does beyond `wasmtime serve`: startup errors before any
+//! bind, admission control with a bounded queue, the admin endpoints,
+//! graceful drain on SIGTERM, header-read timeouts and the body limit.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vecproc_tests::{artifact, get, host_runner_bin, Server};
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(host_runner_bin()).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("Serving HTTP on"), "{stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn startup_errors_are_one_line_and_non_zero() {
+    let (code, err) = run(&["serve", "--bogus", "x.wasm"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+
+    let (code, err) = run(&["serve", "--addr=127.0.0.1:0", "/no/such/file.wasm"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "Error: failed to open wasm module \"/no/such/file.wasm\": No such file or directory (os error 2)"
+    );
+
+    let processor = artifact("vector-processor.wasm");
+    let (code, err) = run(&["serve", "--addr=127.0.0.1:0", processor.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not target wasi:http/proxy"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (code, err) = run(&["serve", "-Wmax-memory-size=64MiB", "x.wasm"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("failed to parse -W / --wasm option `max-memory-size=64MiB`"),
+        "{err}"
+    );
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("--addr={}", taken.local_addr().unwrap());
+    let service = artifact("vector-service.wasm");
+    let (code, err) = run(&["serve", &addr, service.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("failed to bind") && err.contains("Address already in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn excess_requests_queue_briefly_then_get_503_with_retry_after() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &[
+            "--max-concurrent-requests=1",
+            "--max-queued-requests=1",
+            "--queue-timeout=300ms",
+        ],
+    );
+    let slow = {
+        let url = server.url("/sleep?ms=1500");
+        thread::spawn(move || get(&url).status)
+    };
+    thread::sleep(Duration::from_millis(200));
+    let queued = {
+        let url = server.url("/ok");
+        thread::spawn(move || {
+            let start = Instant::now();
+            let r = vecproc_tests::request("GET", &url, &[], None);
+            (r.status, start.elapsed())
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    // The queue's one place is taken: this one is refused at once.
+    let start = Instant::now();
+    let refused = get(&server.url("/ok"));
+    assert_eq!(refused.status, 503);
+    assert!(
+        start.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+    let (status, waited) = queued.join().unwrap();
+    assert_eq!(status, 503);
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert_eq!(slow.join().unwrap(), 200);
+    // Capacity is back.
+    assert_eq!(get(&server.url("/ok")).status, 200);
+}
+
+#[test]
+fn retry_after_is_sent_with_503() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &["--max-concurrent-requests=1", "--max-queued-requests=0"],
+    );
+    let url = server.url("/sleep?ms=800");
+    let slow = thread::spawn(move || get(&url).status);
+    thread::sleep(Duration::from_millis(200));
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    write!(
+        stream,
+        "GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert_eq!(slow.join().unwrap(), 200);
+}
+
+#[test]
+fn admin_endpoints_report_metrics_and_health() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &["--admin-addr=127.0.0.1:0", "-Wtimeout=1s"],
+    );
+    let admin = server
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Admin endpoints on http://")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_string)
+        })
+        .expect("admin line");
+    assert_eq!(get(&server.url("/ok")).status, 200);
+    assert_eq!(get(&server.url("/trap")).status, 500);
+    assert_eq!(get(&server.url("/loop")).status, 500);
+    assert_eq!(get(&format!("http://{admin}/healthz")).status, 200);
+    let metrics = String::from_utf8(get(&format!("http://{admin}/metrics")).body).unwrap();
+    for needle in [
+        "host_runner_requests_total{status=\"200\"} 1",
+        "host_runner_requests_total{status=\"500\"} 2",
+        "host_runner_guest_timeouts_total 1",
+        "host_runner_request_duration_seconds_count 3",
+        "host_runner_instantiation_duration_seconds_count",
+        "host_runner_requests_in_flight 0",
+        "host_runner_requests_rejected_total 0",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle:?} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("host_runner_guest_traps_total 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_and_exits_zero() {
+    let mut server = Server::host_runner(&artifact("fixtures/misbehaving.wasm"), &[]);
+    let url = server.url("/sleep?ms=1000");
+    let in_flight = thread::spawn(move || get(&url));
+    thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reply = in_flight.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(String::from_utf8_lossy(&reply.body), "slept\n");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    // The listening socket is closed: new connections are refused.
+    assert!(TcpStream::connect(server.authority()).is_err());
+}
+
+#[test]
+fn slow_headers_are_cut_off() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &["--header-read-timeout=1s"],
+    );
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "connection held for {took:?}"
+    );
+    // An idle keep-alive connection is closed by the same timeout.
+    let mut idle = TcpStream::connect(server.authority()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    idle.write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut all = Vec::new();
+    let _ = idle.read_to_end(&mut all);
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "idle connection held for {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn declared_oversize_bodies_get_413_from_the_host() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &["--max-request-body-size=1000"],
+    );
+    let r = vecproc_tests::request("POST", &server.url("/ok"), &[], Some(&[b'x'; 2000]));
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        vecproc_tests::request("POST", &server.url("/ok"), &[], Some(&[b'x'; 500])).status,
+        200
+    );
+}
