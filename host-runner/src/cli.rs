@@ -65,6 +65,13 @@ struct ServeArgs {
     /// Pass guest stdout/stderr through without the `stdout [N] :: ` prefix.
     #[arg(long)]
     no_logging_prefix: bool,
+    /// Requests one instance serves in sequence before it is retired (1: a
+    /// fresh instance per request). State then survives between requests.
+    #[arg(long, default_value_t = 1)]
+    max_instance_reuse_count: u64,
+    /// How long an idle instance is kept for reuse.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    idle_instance_timeout: Duration,
     /// Requests handled at once.
     #[arg(long, default_value_t = 1000)]
     max_concurrent_requests: usize,
@@ -211,6 +218,8 @@ fn serve(args: ServeArgs) -> Result<()> {
                 max_request_body_size: nonzero(args.max_request_body_size),
                 epoch_interruption: timeout.is_some() || wasm.epoch_interruption,
                 max_http_fields_size: wasi.max_http_fields_size,
+                max_instance_reuse_count: args.max_instance_reuse_count,
+                idle_instance_timeout: args.idle_instance_timeout,
             },
             Arc::clone(&metrics),
         );

@@ -9,7 +9,7 @@
 //! `response-outparam.set`. Body bytes after `set` stream from that task.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
@@ -50,6 +50,19 @@ pub struct HandlerConfig {
     pub epoch_interruption: bool,
     /// `max-http-fields-size` for the guest.
     pub max_http_fields_size: Option<usize>,
+    /// Requests one instance serves, in sequence, before it is retired (1:
+    /// a fresh instance per request, the default).
+    pub max_instance_reuse_count: u64,
+    /// How long an idle instance is kept for reuse.
+    pub idle_instance_timeout: Duration,
+}
+
+/// An instance waiting for its next request.
+struct Idle {
+    store: Store<Host>,
+    proxy: Proxy,
+    uses: u64,
+    since: Instant,
 }
 
 /// Runs requests against a pre-instantiated component.
@@ -58,6 +71,7 @@ pub struct Handler {
     config: HandlerConfig,
     next_instance: AtomicU64,
     metrics: Arc<Metrics>,
+    idle: Arc<Mutex<Vec<Idle>>>,
 }
 
 /// A plain response with a small body.
@@ -134,6 +148,7 @@ impl Handler {
             config,
             next_instance: AtomicU64::new(0),
             metrics,
+            idle: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -161,11 +176,6 @@ impl Handler {
         if let Some(fuel) = self.config.fuel {
             let _ = store.set_fuel(fuel);
         }
-        if self.config.epoch_interruption {
-            // Yield to the runtime every tick, so the timeout can stop a
-            // guest that never returns.
-            store.epoch_deadline_async_yield_and_update(1);
-        }
         store
     }
 
@@ -188,8 +198,27 @@ impl Handler {
                 );
             }
         }
-        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let mut store = self.store(id);
+        let reuse = self.config.max_instance_reuse_count.max(1);
+        let reused = if reuse > 1 {
+            let mut idle = self.idle.lock().expect("not poisoned");
+            let timeout = self.config.idle_instance_timeout;
+            idle.retain(|i| i.since.elapsed() < timeout);
+            idle.pop()
+        } else {
+            None
+        };
+        let (mut store, mut proxy, uses) = match reused {
+            Some(i) => (i.store, Some(i.proxy), i.uses),
+            None => {
+                let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+                (self.store(id), None, 0)
+            }
+        };
+        if self.config.epoch_interruption {
+            // Yield to the runtime every tick, so the timeout can stop a
+            // guest that never returns.
+            store.epoch_deadline_async_yield_and_update(1);
+        }
         let req = match self.config.max_request_body_size {
             Some(limit) => req.map(|inner| {
                 LimitedBody {
@@ -222,18 +251,35 @@ impl Handler {
         let pre = self.pre.clone();
         let metrics = Arc::clone(&self.metrics);
         let timeout = self.config.timeout;
+        let pool = Arc::clone(&self.idle);
         let task = tokio::spawn(async move {
             let run = async {
-                let started = Instant::now();
-                let proxy = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|e| e.context("instantiation error"))?;
-                metrics.instantiation.observe(started.elapsed());
-                proxy
+                let handler = match proxy.take() {
+                    Some(p) => p,
+                    None => {
+                        let started = Instant::now();
+                        let p = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(|e| e.context("instantiation error"))?;
+                        metrics.instantiation.observe(started.elapsed());
+                        p
+                    }
+                };
+                handler
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
-                    .await
+                    .await?;
+                // A clean finish may serve again; a trap or timeout never does.
+                if uses + 1 < reuse {
+                    pool.lock().expect("not poisoned").push(Idle {
+                        store,
+                        proxy: handler,
+                        uses: uses + 1,
+                        since: Instant::now(),
+                    });
+                }
+                Ok(())
             };
             let result = match timeout {
                 Some(limit) => match tokio::time::timeout(limit, run).await {

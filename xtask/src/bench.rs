@@ -32,6 +32,15 @@ pub struct Args {
     /// Skip the JavaScript runners.
     #[arg(long)]
     no_js: bool,
+    /// Skip the kernels (native, WASM, JS) and only run the serving benchmark.
+    #[arg(long)]
+    serve_only: bool,
+    /// Skip the serving benchmark (wrk against wasmtime serve and host-runner).
+    #[arg(long)]
+    no_serve: bool,
+    /// Seconds of load per route in the serving benchmark.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
 }
 
 fn cargo() -> Command {
@@ -41,6 +50,22 @@ fn cargo() -> Command {
 /// Runs every runner and writes the report.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
+    if !args.no_serve {
+        let wasmtime = crate::tools::ensure(root, &crate::tools::WASMTIME)?;
+        step("building host-runner (release)");
+        run(cargo()
+            .current_dir(root)
+            .args(["build", "--release", "-p", "host-runner"]))?;
+        crate::bench_serve::bench(
+            root,
+            &wasmtime,
+            &root.join("target/release/host-runner"),
+            args.seconds,
+        )?;
+    }
+    if args.serve_only {
+        return Ok(());
+    }
     let simd = build::build_simd(root)?;
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;

@@ -2,6 +2,7 @@
 //! shell scripts. One module per task; `tools` installs what a task needs.
 
 mod bench;
+mod bench_serve;
 mod build;
 mod js;
 mod run;

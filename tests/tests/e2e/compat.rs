@@ -272,3 +272,31 @@ fn plugged_composition_serves_the_same_api() {
         assert!(a.body == b.body, "{method} {path}: bodies differ");
     }
 }
+
+#[test]
+fn instance_reuse_counts_up_and_restarts() {
+    for (name, server) in servers(&fixture(), &["--max-instance-reuse-count=3"]) {
+        let counts: Vec<String> = (0..4)
+            .map(|_| {
+                let r = get(&server.url("/counter"));
+                String::from_utf8_lossy(&r.body).trim().to_string()
+            })
+            .collect();
+        assert_eq!(counts, ["1", "2", "3", "1"], "{name}");
+        // An idle instance expires after the idle timeout (1 s by default).
+        assert_eq!(
+            String::from_utf8_lossy(&get(&server.url("/counter")).body).trim(),
+            "2",
+            "{name}"
+        );
+        std::thread::sleep(Duration::from_millis(1300));
+        assert_eq!(
+            String::from_utf8_lossy(&get(&server.url("/counter")).body).trim(),
+            "1",
+            "{name}"
+        );
+        // A trap retires the instance it happened in.
+        assert_eq!(get(&server.url("/trap")).status, 500, "{name}");
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
