@@ -43,8 +43,13 @@ pub fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
     transpile(&js)?;
 
-    step("JS: Node suites (bindings and typed API; HTTP API under jco serve)");
-    run(node(&js).args(["--test", "test/vector.test.mjs", "test/http.test.mjs"]))?;
+    step("JS: Node suites (bindings and typed API; kernels; HTTP API under jco serve)");
+    run(node(&js).args([
+        "--test",
+        "test/vector.test.mjs",
+        "test/kernels.test.mjs",
+        "test/http.test.mjs",
+    ]))?;
 
     step("JS: Chromium end-to-end test of the demo page (N = 1,000,000)");
     run(node(&js)
