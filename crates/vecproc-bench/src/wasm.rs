@@ -108,7 +108,7 @@ impl Guest {
         let start = Instant::now();
         // Each arm times the call, then rebuilds the checksum from the output
         // exactly as the native kernel does.
-        let (elapsed, mut output) = match (kernel, input) {
+        let (elapsed, output) = match (kernel, input) {
             (Kernel::SortI32, Input::I32(v)) => {
                 let out = api.call_sort_i32(&mut *store, v).map_err(to_anyhow)?;
                 (start.elapsed(), Input::I32(out))
@@ -130,8 +130,7 @@ impl Guest {
                     .map_err(to_anyhow)?
                     .map_err(|e| anyhow!(e))?;
                 let elapsed = start.elapsed();
-                let sum: f64 = out.iter().map(|&b| f64::from(b)).sum();
-                return Ok((elapsed.as_nanos() as u64, sum));
+                return Ok((elapsed.as_nanos() as u64, kernels::checksum_bytes(&out)));
             }
             (Kernel::Matmul, Input::Matrices { n, a, b }) => {
                 let out = api
@@ -139,15 +138,12 @@ impl Guest {
                     .map_err(to_anyhow)?
                     .map_err(|e| anyhow!(e))?;
                 let elapsed = start.elapsed();
-                return Ok((elapsed.as_nanos() as u64, out.iter().sum()));
+                return Ok((elapsed.as_nanos() as u64, kernels::checksum_matrix(&out)));
             }
             (Kernel::Sha256, Input::Bytes(data)) => {
                 let d = api.call_sha256(&mut *store, data).map_err(to_anyhow)?;
                 let elapsed = start.elapsed();
-                let sum = d[..6]
-                    .iter()
-                    .fold(0.0, |acc, &b| acc * 256.0 + f64::from(b));
-                return Ok((elapsed.as_nanos() as u64, sum));
+                return Ok((elapsed.as_nanos() as u64, kernels::checksum_digest(&d)));
             }
             (Kernel::Compute, Input::Terms(n)) => {
                 let r = self
@@ -175,11 +171,9 @@ impl Guest {
             (kernel, _) => return Err(anyhow!("no input for {}", kernel.name())),
         };
         // Sorted outputs: the checksum reads three positions.
-        let sum = match &mut output {
-            Input::I32(v) if !v.is_empty() => {
-                f64::from(v[0]) + f64::from(v[v.len() >> 1]) + f64::from(v[v.len() - 1])
-            }
-            Input::F64(v) if !v.is_empty() => v[0] + v[v.len() >> 1] + v[v.len() - 1],
+        let sum = match &output {
+            Input::I32(v) => kernels::checksum_sorted(v),
+            Input::F64(v) => kernels::checksum_sorted(v),
             _ => 0.0,
         };
         Ok((elapsed.as_nanos() as u64, sum))

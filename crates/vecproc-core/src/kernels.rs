@@ -234,11 +234,29 @@ pub fn compute_libm(n: u32) -> f64 {
     acc
 }
 
-fn sort_checksum<T: Copy + Into<f64>>(v: &[T]) -> f64 {
+/// Checksum of a sorted output: first + middle + last, 0 when empty.
+pub fn checksum_sorted<T: Copy + Into<f64>>(v: &[T]) -> f64 {
     match v {
         [] => 0.0,
         _ => v[0].into() + v[v.len() >> 1].into() + v[v.len() - 1].into(),
     }
+}
+
+/// Checksum of a blurred image: the sum of its bytes.
+pub fn checksum_bytes(out: &[u8]) -> f64 {
+    out.iter().map(|&b| f64::from(b)).sum()
+}
+
+/// Checksum of a matrix: the sum of its entries in row-major order.
+pub fn checksum_matrix(c: &[f64]) -> f64 {
+    c.iter().sum()
+}
+
+/// Checksum of a digest: its first 6 bytes as a big-endian integer.
+pub fn checksum_digest(d: &[u8]) -> f64 {
+    d.iter()
+        .take(6)
+        .fold(0.0, |acc, &b| acc * 256.0 + f64::from(b))
 }
 
 /// Runs `kernel` on `input` (which it may modify) and returns the checksum.
@@ -246,11 +264,11 @@ pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
     match (kernel, input) {
         (Kernel::SortI32, Input::I32(v)) => {
             sort_i32(v);
-            sort_checksum(v)
+            checksum_sorted(v)
         }
         (Kernel::SortF64, Input::F64(v)) => {
             sort_f64(v);
-            sort_checksum(v)
+            checksum_sorted(v)
         }
         (Kernel::Statistics, Input::F64(v)) => {
             let mut vector = Vector::new();
@@ -267,19 +285,14 @@ pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
         ) => {
             let mut out = vec![0u8; rgba.len()];
             blur(*width, *height, rgba, &mut out);
-            out.iter().map(|&b| f64::from(b)).sum()
+            checksum_bytes(&out)
         }
         (Kernel::Matmul, Input::Matrices { n, a, b }) => {
             let mut c = vec![0.0; *n * *n];
             matmul(*n, a, b, &mut c);
-            c.iter().sum()
+            checksum_matrix(&c)
         }
-        (Kernel::Sha256, Input::Bytes(data)) => {
-            let d = sha256(data);
-            d[..6]
-                .iter()
-                .fold(0.0, |acc, &b| acc * 256.0 + f64::from(b))
-        }
+        (Kernel::Sha256, Input::Bytes(data)) => checksum_digest(&sha256(data)),
         (Kernel::Compute, Input::Terms(n)) => crate::compute(*n),
         (Kernel::ComputeLibm, Input::Terms(n)) => compute_libm(*n),
         (kernel, _) => panic!("input does not belong to {}", kernel.name()),
