@@ -43,6 +43,30 @@ pub struct Args {
     seconds: u32,
 }
 
+/// Whether `wrk` is available, installing Debian's package when possible.
+fn ensure_wrk() -> bool {
+    // `wrk --version` exits non-zero; that it starts at all is the test.
+    let found = |_: ()| Command::new("wrk").arg("--version").output().is_ok();
+    if found(()) {
+        return true;
+    }
+    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    if !root {
+        return false;
+    }
+    step("installing wrk (apt-get install -y wrk)");
+    let installed = run(Command::new("apt-get")
+        .args(["install", "-y", "wrk"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .is_ok()
+        || (run(Command::new("apt-get").arg("update")).is_ok()
+            && run(Command::new("apt-get")
+                .args(["install", "-y", "wrk"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+            .is_ok());
+    installed && found(())
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -50,7 +74,9 @@ fn cargo() -> Command {
 /// Runs every runner and writes the report.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
-    if !args.no_serve {
+    if !args.no_serve && !ensure_wrk() {
+        eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
+    } else if !args.no_serve {
         let wasmtime = crate::tools::ensure(root, &crate::tools::WASMTIME)?;
         step("building host-runner (release)");
         run(cargo()
