@@ -92,7 +92,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.serve_only {
         return Ok(());
     }
-    let simd = build::build_simd(root)?;
+    let (o3, simd) = build::build_bench_variants(root)?;
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
     let quick: &[&str] = if args.quick { &["--quick"] } else { &[] };
@@ -121,6 +121,8 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         run(Command::new(root.join("target/release/vecproc-bench"))
             .arg("--wasm")
             .arg(root.join("target/wasm/vector-processor.wasm"))
+            .arg("--o3")
+            .arg(&o3)
             .arg("--simd")
             .arg(&simd)
             .args(["--runs", &runs])
@@ -193,9 +195,10 @@ fn load(out: &Path) -> Result<BTreeMap<Key, Summary>> {
 /// Columns of the main table, in order.
 const COLUMNS: &[(&str, &str)] = &[
     ("native", "native"),
-    ("wasm-guest", "WASM (in guest)"),
-    ("wasm-host", "WASM (host call, copies)"),
-    ("wasm-simd-guest", "WASM+SIMD (in guest)"),
+    ("wasm-guest", "WASM, shipped (in guest)"),
+    ("wasm-host", "WASM, shipped (host call, copies)"),
+    ("wasm-o3-guest", "WASM O3 (in guest)"),
+    ("wasm-simd-guest", "WASM O3+SIMD (in guest)"),
     ("jco-guest", "jco/V8 (in guest)"),
     ("js-typed", "JS typed arrays"),
     ("js-array", "JS Array+comparator"),
@@ -204,8 +207,9 @@ const COLUMNS: &[(&str, &str)] = &[
 /// Series of the chart.
 const SERIES: &[(&str, &str, &str)] = &[
     ("native", "native", "#1f2937"),
-    ("wasm-guest", "WASM", "#6d28d9"),
-    ("wasm-simd-guest", "WASM+SIMD", "#a78bfa"),
+    ("wasm-guest", "WASM (opt-level s)", "#6d28d9"),
+    ("wasm-o3-guest", "WASM O3", "#8b5cf6"),
+    ("wasm-simd-guest", "WASM O3+SIMD", "#c4b5fd"),
     ("js-typed", "JavaScript", "#d97706"),
 ];
 
@@ -334,8 +338,9 @@ fn report(root: &Path, out: &Path) -> Result<()> {
         }
         writeln!(
             md,
-            " {} | {} | {} |",
+            " {} | {} | {} | {} |",
             ratio("wasm-guest", k, *s),
+            ratio("wasm-o3-guest", k, *s),
             ratio("wasm-simd-guest", k, *s),
             ratio("js-typed", k, *s)
         )?;
@@ -359,8 +364,8 @@ fn report(root: &Path, out: &Path) -> Result<()> {
     }
 
     writeln!(md, "\n## Scaling (median ms)\n")?;
-    writeln!(md, "| kernel | size | native | WASM (in guest) | jco/V8 (in guest) | JS typed arrays | WASM/native |")?;
-    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(md, "| kernel | size | native | WASM, shipped (in guest) | WASM O3 (in guest) | jco/V8 (in guest) | JS typed arrays | WASM/native | WASM O3/native |")?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for (k, s) in cases
         .iter()
         .filter(|(k, _)| k == "sort-f64" || k == "statistics")
@@ -368,12 +373,14 @@ fn report(root: &Path, out: &Path) -> Result<()> {
         let m = |r: &str| median(r, k, *s).map_or("–".into(), |v| format!("{v:.2}"));
         writeln!(
             md,
-            "| {k} | {s} | {} | {} | {} | {} | {} |",
+            "| {k} | {s} | {} | {} | {} | {} | {} | {} | {} |",
             m("native"),
             m("wasm-guest"),
+            m("wasm-o3-guest"),
             m("jco-guest"),
             m("js-typed"),
-            ratio("wasm-guest", k, *s)
+            ratio("wasm-guest", k, *s),
+            ratio("wasm-o3-guest", k, *s)
         )?;
     }
 

@@ -74,24 +74,42 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     Ok(Artifacts { service })
 }
 
-/// Builds the processor again with WebAssembly SIMD (`simd128`) enabled, into
-/// `target/wasm/vector-processor-simd.wasm`, for the benchmark. A separate
-/// target directory keeps the default build's cache intact.
-pub fn build_simd(root: &Path) -> Result<PathBuf> {
+/// Builds the processor twice more for the benchmark, at opt-level 3 like
+/// the native build (the shipped guests are built for size, opt-level "s"):
+/// `target/wasm/vector-processor-o3.wasm`, and with WebAssembly SIMD
+/// (`simd128`) enabled too, `target/wasm/vector-processor-simd.wasm`.
+/// Separate target directories keep the default build's cache intact.
+pub fn build_bench_variants(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
-    step("building vector-processor with simd128 (cargo component build --release)");
-    let target_dir = root.join("components/target/simd");
-    run(Command::new(&cargo_component)
-        .current_dir(root.join("components"))
-        .env("RUSTFLAGS", "-C target-feature=+simd128")
-        .args(["component", "build", "--release", "-p", "vector-processor"])
-        .arg("--target-dir")
-        .arg(&target_dir))?;
-    let out = root.join("target/wasm/vector-processor-simd.wasm");
-    fs::copy(
-        target_dir.join("wasm32-wasip1/release/vector_processor.wasm"),
-        &out,
-    )
-    .context("copying the simd128 build")?;
-    Ok(out)
+    let mut built = Vec::new();
+    for (dir, simd, name) in [
+        ("o3", false, "vector-processor-o3.wasm"),
+        ("o3-simd", true, "vector-processor-simd.wasm"),
+    ] {
+        step(&format!(
+            "building vector-processor at opt-level 3{} -> target/wasm/{name}",
+            if simd { " with simd128" } else { "" }
+        ));
+        let target_dir = root.join("components/target").join(dir);
+        let mut cmd = Command::new(&cargo_component);
+        cmd.current_dir(root.join("components"))
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
+            .args(["component", "build", "--release", "-p", "vector-processor"])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        if simd {
+            cmd.env("RUSTFLAGS", "-C target-feature=+simd128");
+        }
+        run(&mut cmd)?;
+        let out = root.join("target/wasm").join(name);
+        fs::copy(
+            target_dir.join("wasm32-wasip1/release/vector_processor.wasm"),
+            &out,
+        )
+        .with_context(|| format!("copying {name}"))?;
+        built.push(out);
+    }
+    let simd = built.pop().expect("two builds");
+    let o3 = built.pop().expect("two builds");
+    Ok((o3, simd))
 }

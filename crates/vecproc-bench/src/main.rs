@@ -6,7 +6,7 @@
 //! `time-kernel`, timed with the guest's monotonic clock, no copies);
 //! `wasm-host` (each exported kernel called from the host, timed around the
 //! call, argument and result copies included); the same two for the
-//! `simd128` build. Built with `--features portable-sha`, it runs only
+//! opt-level 3 build and the opt-level 3 + `simd128` build. Built with `--features portable-sha`, it runs only
 //! SHA-256 natively as `native-portable-sha` (sha2 without SHA-NI).
 
 mod wasm;
@@ -23,7 +23,10 @@ struct Args {
     /// The vector-processor component.
     #[arg(long)]
     wasm: Option<PathBuf>,
-    /// The same component built with simd128.
+    /// The same component built at opt-level 3.
+    #[arg(long)]
+    o3: Option<PathBuf>,
+    /// The same component built at opt-level 3 with simd128.
     #[arg(long)]
     simd: Option<PathBuf>,
     /// Timed runs per case.
@@ -36,8 +39,12 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Where to write the JSON records.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "precompile")]
+    out: Option<PathBuf>,
+    /// Instead of measuring, write `--wasm` compiled by Cranelift (an ELF
+    /// object, for `objdump -d`) to this path and exit.
+    #[arg(long, requires = "wasm")]
+    precompile: Option<PathBuf>,
 }
 
 /// A (kernel, size) to measure, and whether only the main runners take it.
@@ -102,6 +109,12 @@ fn record(runner: &str, kernel: Kernel, size: u32, nanos: &[u64], checksum: f64)
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
+    if let (Some(out), Some(wasm)) = (&args.precompile, &args.wasm) {
+        let bytes = wasm::precompile(wasm)?;
+        std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+        return Ok(());
+    }
+    let out = args.out.clone().expect("clap requires --out");
     if args.quick {
         args.runs = args.runs.min(3);
         args.warmup = args.warmup.min(1);
@@ -128,7 +141,11 @@ fn main() -> Result<()> {
         records.push(record(runner, case.kernel, case.size, &nanos, checksum));
     }
     if !portable {
-        for (label, path) in [("wasm", &args.wasm), ("wasm-simd", &args.simd)] {
+        for (label, path) in [
+            ("wasm", &args.wasm),
+            ("wasm-o3", &args.o3),
+            ("wasm-simd", &args.simd),
+        ] {
             let Some(path) = path else { continue };
             let mut guest =
                 wasm::Guest::load(path).with_context(|| format!("loading {}", path.display()))?;
@@ -162,11 +179,11 @@ fn main() -> Result<()> {
             }
         }
     }
-    if let Some(dir) = args.out.parent() {
+    if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.out, serde_json::to_vec_pretty(&records)?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("wrote {}", args.out.display());
+    std::fs::write(&out, serde_json::to_vec_pretty(&records)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
     Ok(())
 }

@@ -54,6 +54,15 @@ fn to_anyhow(e: wasmtime::Error) -> anyhow::Error {
     anyhow!("{e:?}")
 }
 
+/// The component at `path` compiled with the default engine configuration,
+/// as the ELF object Wasmtime would load.
+pub fn precompile(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path)?;
+    Engine::default()
+        .precompile_component(&bytes)
+        .map_err(to_anyhow)
+}
+
 impl Guest {
     /// Compiles and instantiates the component at `path`.
     pub fn load(path: &Path) -> Result<Guest> {
