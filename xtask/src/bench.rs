@@ -35,6 +35,9 @@ pub struct Args {
     /// Skip the kernels (native, WASM, JS) and only run the serving benchmark.
     #[arg(long)]
     serve_only: bool,
+    /// Only rewrite the report from the JSON of the last run.
+    #[arg(long)]
+    report_only: bool,
     /// Skip the serving benchmark (wrk against wasmtime serve and host-runner).
     #[arg(long)]
     no_serve: bool,
@@ -73,6 +76,9 @@ fn cargo() -> Command {
 
 /// Runs every runner and writes the report.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
+    if args.report_only {
+        return report(root, &root.join("target/bench"));
+    }
     build::build(root)?;
     if !args.no_serve && !ensure_wrk() {
         eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
@@ -325,10 +331,13 @@ fn report(root: &Path, out: &Path) -> Result<()> {
     for (_, title) in COLUMNS {
         write!(md, " {title} |")?;
     }
-    writeln!(md, " WASM/native | WASM+SIMD/native | JS/native |")?;
     writeln!(
         md,
-        "|---|---:|{}---:|---:|---:|",
+        " WASM/native | WASM O3/native | WASM O3+SIMD/native | JS/native |"
+    )?;
+    writeln!(
+        md,
+        "|---|---:|{}---:|---:|---:|---:|",
         "---:|".repeat(COLUMNS.len())
     )?;
     for (k, s) in cases.iter().filter(|(k, s)| is_main(k, *s)) {
