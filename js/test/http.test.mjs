@@ -1,15 +1,16 @@
 // The composed wasi:http/proxy service (target/wasm/vector-service.wasm)
-// served by `jco serve` in Node: the HTTP API contract of PRODUCT.md.
+// served by `jco serve` in Node: the HTTP API contract of PRODUCT.md, and the
+// same answers as the real `wasmtime serve` gives (issue 5).
 //
 // `jco serve` forks a child node that outlives its parent, so it is started
 // in its own process group (detached, like setsid) and the whole group is
-// stopped at the end.
+// stopped at the end. `wasmtime serve` is a single process, stopped directly.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { jcoBin } from '../scripts/transpile.mjs';
@@ -45,6 +46,69 @@ async function startJcoServe(workDir) {
     stopGroup(child);
     if (attempt === 3 || !/EADDRINUSE/.test(log)) throw new Error(`jco serve did not start:\n${log}`);
   }
+}
+
+/**
+ * The wasmtime binary: $VECPROC_WASMTIME if set, else ~/.cargo/bin/wasmtime,
+ * else `wasmtime` on PATH; undefined when none is found.
+ */
+function wasmtimeBin() {
+  if (process.env.VECPROC_WASMTIME) return process.env.VECPROC_WASMTIME;
+  const cargo = join(homedir(), '.cargo', 'bin', 'wasmtime');
+  if (existsSync(cargo)) return cargo;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, 'wasmtime'))) return join(dir, 'wasmtime');
+  }
+  return undefined;
+}
+
+/**
+ * Starts `wasmtime serve --addr 127.0.0.1:0` (the OS picks the port) and
+ * resolves once it prints `Serving HTTP on http://127.0.0.1:PORT/`.
+ */
+async function startWasmtimeServe(bin) {
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', service], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const port = await new Promise((ok) => {
+    const timer = setTimeout(() => ok(undefined), 60_000);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = /Serving HTTP on http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        ok(Number(m[1]));
+      }
+    };
+    child.stdout.on('data', onData); // kept attached: the pipes are drained until exit
+    child.stderr.on('data', onData);
+    child.on('error', (err) => {
+      log += String(err);
+      clearTimeout(timer);
+      ok(undefined);
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      ok(undefined);
+    });
+  });
+  if (port === undefined) {
+    await stopProcess(child);
+    throw new Error(`${bin} serve did not start:\n${log}`);
+  }
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+
+/** Stops one process: SIGTERM, then SIGKILL after 3 s. */
+function stopProcess(child) {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return done();
+    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Stops the process group of `child` (jco serve and its forked server). */
@@ -162,3 +226,84 @@ describe('HTTP API of vector-service.wasm under jco serve', { skip: !existsSync(
     }
   });
 });
+
+// Both hosts run the same component, so every answer must be the same bytes.
+// Compared: status, content-type, allow, and the body. Not compared: the
+// headers each host's HTTP/1.1 server adds on its own, which are not part of
+// the component's answer: Node's server under jco serve adds
+// `connection: keep-alive` and `keep-alive: timeout=5`, wasmtime serve does
+// not; both add `date`. (Also in js/README.md, "Tests".)
+const wasmtime = wasmtimeBin();
+describe(
+  'jco serve and wasmtime serve give identical answers',
+  { skip: (!existsSync(service) && `${service} is not built`) || (!wasmtime && 'wasmtime not found ($VECPROC_WASMTIME, ~/.cargo/bin, PATH)') },
+  () => {
+    let jco;
+    let wt;
+    let workDir;
+
+    before(async () => {
+      workDir = mkdtempSync(join(tmpdir(), 'vecproc-jco-serve-'));
+      const [a, b] = await Promise.allSettled([startJcoServe(workDir), startWasmtimeServe(wasmtime)]);
+      if (a.status === 'fulfilled') jco = a.value;
+      if (b.status === 'fulfilled') wt = b.value;
+      if (a.status === 'rejected') throw a.reason;
+      if (b.status === 'rejected') throw b.reason;
+    });
+
+    after(async () => {
+      await Promise.all([jco && stopGroup(jco.child), wt && stopProcess(wt.child)]);
+      if (workDir) rmSync(workDir, { recursive: true, force: true });
+    });
+
+    const answer = async (base, { method, path, contentType, accept, body }) => {
+      const headers = {};
+      if (contentType) headers['content-type'] = contentType;
+      if (accept) headers.accept = accept;
+      const res = await fetch(base + path, { method, body, headers });
+      return {
+        status: res.status,
+        contentType: res.headers.get('content-type'),
+        allow: res.headers.get('allow'),
+        body: Buffer.from(await res.arrayBuffer()),
+      };
+    };
+
+    const { values } = fixtures.basic;
+    const json = 'application/json';
+    const octets = 'application/octet-stream';
+    const f64 = () => new Uint8Array(Float64Array.from(values).buffer);
+    const requests = [
+      { method: 'GET', path: '/health' },
+      { method: 'GET', path: '/compute?n=1000' },
+      { method: 'GET', path: '/compute' },
+      { method: 'POST', path: '/stats', contentType: json, body: JSON.stringify(values) },
+      { method: 'POST', path: '/stats', contentType: json, body: JSON.stringify({ values }) },
+      { method: 'POST', path: '/stats', contentType: octets, body: f64 },
+      { method: 'POST', path: '/stats', contentType: json, body: '[]' },
+      { method: 'POST', path: '/sort', contentType: json, body: JSON.stringify(values) },
+      { method: 'POST', path: '/sort?order=desc', contentType: json, body: JSON.stringify(values) },
+      { method: 'POST', path: '/sort', contentType: json, body: JSON.stringify(values), accept: octets },
+      { method: 'POST', path: '/sort', contentType: octets, body: f64, accept: octets },
+      ...fixtures.http.errors.map(({ method, path, contentType, body }) => ({ method, path, contentType, body })),
+    ];
+
+    for (const request of requests) {
+      const what = `${request.method} ${request.path}${request.contentType ? ` (${request.contentType})` : ''}${
+        request.accept ? ` accept ${request.accept}` : ''
+      }${typeof request.body === 'string' ? ` ${request.body}` : ''}`;
+      test(what, async () => {
+        const ask = (base) => answer(base, { ...request, body: typeof request.body === 'function' ? request.body() : request.body });
+        const [fromJco, fromWasmtime] = await Promise.all([ask(jco.base), ask(wt.base)]);
+        assert.equal(fromJco.status, fromWasmtime.status, `${what}: status`);
+        assert.equal(fromJco.contentType, fromWasmtime.contentType, `${what}: content-type`);
+        assert.equal(fromJco.allow, fromWasmtime.allow, `${what}: allow`);
+        assert.ok(
+          fromJco.body.equals(fromWasmtime.body),
+          `${what}: body differs\n  jco serve:      ${fromJco.body.toString('hex')}\n  wasmtime serve: ${fromWasmtime.body.toString('hex')}`,
+        );
+        assert.ok(fromJco.body.length > 0, `${what}: empty body`);
+      });
+    }
+  },
+);

@@ -4,17 +4,28 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::json;
 use vecproc_tests::{artifact, get, post_json, request, Server};
 
-/// One server for the whole suite (tests run in parallel against it, which
-/// also exercises concurrent requests).
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::wasmtime(&artifact("vector-service.wasm"), &[]))
+thread_local! {
+    /// One server per test: libtest runs each test on its own thread, so the
+    /// server is stopped (dropped) when its test ends, pass or fail. A
+    /// process-wide static would never be dropped and would outlive the run.
+    static SERVER: Server = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
+}
+
+fn url(path: &str) -> String {
+    SERVER.with(|s| s.url(path))
+}
+
+fn authority() -> String {
+    SERVER.with(|s| s.authority().to_string())
+}
+
+fn server_stderr() -> String {
+    SERVER.with(|s| s.stderr())
 }
 
 fn assert_error(reply: &vecproc_tests::Reply, status: u16, code: &str) {
@@ -35,7 +46,7 @@ fn assert_error(reply: &vecproc_tests::Reply, status: u16, code: &str) {
 
 #[test]
 fn health() {
-    let r = get(&server().url("/health"));
+    let r = get(&url("/health"));
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type.as_deref(), Some("application/json"));
     assert_eq!(r.json(), json!({"status": "ok"}));
@@ -43,17 +54,17 @@ fn health() {
 
 #[test]
 fn compute_default_and_explicit() {
-    let r = get(&server().url("/compute"));
+    let r = get(&url("/compute"));
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["n"], 1_000_000);
     let native = vecproc_core::compute(1_000_000);
     assert!((v["result"].as_f64().unwrap() - native).abs() < 1e-9, "{v}");
 
-    let v = get(&server().url("/compute?n=10")).json();
+    let v = get(&url("/compute?n=10")).json();
     assert_eq!(v["n"], 10);
     assert!((v["result"].as_f64().unwrap() - vecproc_core::compute(10)).abs() < 1e-12);
-    assert_eq!(get(&server().url("/compute?n=0")).json()["result"], 0.0);
+    assert_eq!(get(&url("/compute?n=0")).json()["result"], 0.0);
 }
 
 #[test]
@@ -66,26 +77,26 @@ fn stats_body_forms_agree() {
         "median": 2.5, "p25": 1.75, "p75": 3.25,
         "p90": 3.7, "p99": 3.9699999999999998,
     });
-    let array = post_json(&server().url("/stats"), "[4, 1, 3, 2]");
+    let array = post_json(&url("/stats"), "[4, 1, 3, 2]");
     assert_eq!(array.status, 200);
     assert_eq!(array.json(), expected);
-    let object = post_json(&server().url("/stats"), r#"{"values": [4, 1, 3, 2]}"#);
+    let object = post_json(&url("/stats"), r#"{"values": [4, 1, 3, 2]}"#);
     assert_eq!(object.json(), expected);
     let binary = request(
         "POST",
-        &server().url("/stats"),
+        &url("/stats"),
         &[("content-type", "application/octet-stream")],
         Some(&vecproc_tests::to_le_bytes(&values)),
     );
     assert_eq!(binary.json(), expected);
     // No content-type at all is taken as JSON.
-    let bare = request("POST", &server().url("/stats"), &[], Some(b"[4,1,3,2]"));
+    let bare = request("POST", &url("/stats"), &[], Some(b"[4,1,3,2]"));
     assert_eq!(bare.json(), expected);
 }
 
 #[test]
 fn stats_of_nothing_is_nulls() {
-    let v = post_json(&server().url("/stats"), "[]").json();
+    let v = post_json(&url("/stats"), "[]").json();
     assert_eq!(v["count"], 0);
     assert_eq!(v["sum"], 0.0);
     for key in [
@@ -97,23 +108,20 @@ fn stats_of_nothing_is_nulls() {
 
 #[test]
 fn stats_compensated_sum() {
-    let v = post_json(&server().url("/stats"), "[1e16, 1.0, -1e16]").json();
+    let v = post_json(&url("/stats"), "[1e16, 1.0, -1e16]").json();
     assert_eq!(v["sum"], 1.0);
 }
 
 #[test]
 fn sort_orders_and_binary_output() {
-    let r = post_json(&server().url("/sort"), "[3, -1.5, 2, 0]");
+    let r = post_json(&url("/sort"), "[3, -1.5, 2, 0]");
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!([-1.5, 0.0, 2.0, 3.0]));
-    let r = post_json(
-        &server().url("/sort?order=desc"),
-        r#"{"values": [3, -1.5, 2, 0]}"#,
-    );
+    let r = post_json(&url("/sort?order=desc"), r#"{"values": [3, -1.5, 2, 0]}"#);
     assert_eq!(r.json(), json!([3.0, 2.0, 0.0, -1.5]));
     let r = request(
         "POST",
-        &server().url("/sort?order=asc"),
+        &url("/sort?order=asc"),
         &[
             ("content-type", "application/json"),
             ("accept", "application/octet-stream"),
@@ -127,32 +135,24 @@ fn sort_orders_and_binary_output() {
 #[test]
 fn bad_json_is_400() {
     for body in ["[1, 2", "", "{\"vals\": [1]}", "42", "[1] trailing"] {
-        assert_error(&post_json(&server().url("/stats"), body), 400, "bad_json");
+        assert_error(&post_json(&url("/stats"), body), 400, "bad_json");
     }
 }
 
 #[test]
 fn not_a_number_is_400() {
     for body in ["[1, \"2\"]", "[null]", "{\"values\": [true]}"] {
-        assert_error(
-            &post_json(&server().url("/sort"), body),
-            400,
-            "not_a_number",
-        );
+        assert_error(&post_json(&url("/sort"), body), 400, "not_a_number");
     }
 }
 
 #[test]
 fn non_finite_is_400() {
-    assert_error(
-        &post_json(&server().url("/stats"), "[1e400]"),
-        400,
-        "non_finite",
-    );
+    assert_error(&post_json(&url("/stats"), "[1e400]"), 400, "non_finite");
     let nan = vecproc_tests::to_le_bytes(&[1.0, f64::NAN]);
     let r = request(
         "POST",
-        &server().url("/stats"),
+        &url("/stats"),
         &[("content-type", "application/octet-stream")],
         Some(&nan),
     );
@@ -160,7 +160,7 @@ fn non_finite_is_400() {
     let inf = vecproc_tests::to_le_bytes(&[f64::INFINITY]);
     let r = request(
         "POST",
-        &server().url("/sort"),
+        &url("/sort"),
         &[("content-type", "application/octet-stream")],
         Some(&inf),
     );
@@ -171,7 +171,7 @@ fn non_finite_is_400() {
 fn binary_length_must_be_a_multiple_of_8() {
     let r = request(
         "POST",
-        &server().url("/stats"),
+        &url("/stats"),
         &[("content-type", "application/octet-stream")],
         Some(&[0u8; 12]),
     );
@@ -186,28 +186,24 @@ fn bad_query_is_400() {
         "/compute?n=-1",
         "/compute?x=1",
     ] {
-        assert_error(&get(&server().url(path)), 400, "bad_query");
+        assert_error(&get(&url(path)), 400, "bad_query");
     }
-    assert_error(
-        &post_json(&server().url("/sort?order=up"), "[1]"),
-        400,
-        "bad_query",
-    );
+    assert_error(&post_json(&url("/sort?order=up"), "[1]"), 400, "bad_query");
 }
 
 #[test]
 fn unknown_path_is_404() {
     for path in ["/", "/nope", "/health/"] {
-        assert_error(&get(&server().url(path)), 404, "not_found");
+        assert_error(&get(&url(path)), 404, "not_found");
     }
 }
 
 #[test]
 fn wrong_method_is_405_with_allow() {
-    let r = get(&server().url("/stats"));
+    let r = get(&url("/stats"));
     assert_error(&r, 405, "method_not_allowed");
     assert_eq!(r.allow.as_deref(), Some("POST"));
-    let r = request("DELETE", &server().url("/health"), &[], None);
+    let r = request("DELETE", &url("/health"), &[], None);
     assert_error(&r, 405, "method_not_allowed");
     assert_eq!(r.allow.as_deref(), Some("GET"));
 }
@@ -217,7 +213,7 @@ fn unsupported_content_type_is_415() {
     for ct in ["text/plain", "application/x-www-form-urlencoded"] {
         let r = request(
             "POST",
-            &server().url("/stats"),
+            &url("/stats"),
             &[("content-type", ct)],
             Some(b"[1]"),
         );
@@ -250,7 +246,7 @@ fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
 
 #[test]
 fn declared_oversize_body_is_413_without_reading_it() {
-    let mut stream = TcpStream::connect(server().authority()).unwrap();
+    let mut stream = TcpStream::connect(authority()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -258,7 +254,7 @@ fn declared_oversize_body_is_413_without_reading_it() {
     write!(
         stream,
         "POST /stats HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n[1,2,3",
-        server().authority()
+        authority()
     )
     .unwrap();
     // Only a few bytes of the 64 MiB were sent: the answer cannot have waited for them.
@@ -269,12 +265,12 @@ fn declared_oversize_body_is_413_without_reading_it() {
 
 #[test]
 fn chunked_oversize_body_is_413() {
-    let mut stream = TcpStream::connect(server().authority()).unwrap();
+    let mut stream = TcpStream::connect(authority()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut writer = stream.try_clone().unwrap();
-    let authority = server().authority().to_string();
+    let authority = authority().to_string();
     let sender = std::thread::spawn(move || {
         write!(
             writer,
@@ -310,7 +306,7 @@ fn a_million_values_json_and_binary() {
 
     let r = request(
         "POST",
-        &server().url("/stats"),
+        &url("/stats"),
         &[("content-type", "application/json")],
         Some(&json_body),
     );
@@ -318,7 +314,7 @@ fn a_million_values_json_and_binary() {
     assert_eq!(r.json(), expected_stats);
     let r = request(
         "POST",
-        &server().url("/stats"),
+        &url("/stats"),
         &[("content-type", "application/octet-stream")],
         Some(&binary_body),
     );
@@ -326,7 +322,7 @@ fn a_million_values_json_and_binary() {
 
     let r = request(
         "POST",
-        &server().url("/sort"),
+        &url("/sort"),
         &[("content-type", "application/json")],
         Some(&json_body),
     );
@@ -335,7 +331,7 @@ fn a_million_values_json_and_binary() {
     assert_eq!(sorted, expected_sorted);
     let r = request(
         "POST",
-        &server().url("/sort?order=desc"),
+        &url("/sort?order=desc"),
         &[
             ("content-type", "application/octet-stream"),
             ("accept", "application/octet-stream"),
@@ -350,15 +346,11 @@ fn a_million_values_json_and_binary() {
 #[test]
 fn keeps_serving_after_bad_input_and_logs_no_traps() {
     for _ in 0..3 {
-        assert_error(
-            &post_json(&server().url("/stats"), "[oops"),
-            400,
-            "bad_json",
-        );
-        assert_error(&get(&server().url("/missing")), 404, "not_found");
-        assert_eq!(get(&server().url("/health")).status, 200);
+        assert_error(&post_json(&url("/stats"), "[oops"), 400, "bad_json");
+        assert_error(&get(&url("/missing")), 404, "not_found");
+        assert_eq!(get(&url("/health")).status, 200);
     }
-    let stderr = server().stderr();
+    let stderr = server_stderr();
     assert!(
         !stderr.contains("wasm trap") && !stderr.contains("worker failed"),
         "the guest trapped:\n{stderr}"
