@@ -106,6 +106,20 @@ fn invalid(group: &'static str, item: &str, why: impl ToString) -> OptionError {
     }
 }
 
+fn unknown(group: &'static str, key: &str) -> OptionError {
+    OptionError::Unknown {
+        group,
+        key: key.into(),
+    }
+}
+
+fn unsupported(group: &'static str, key: &str) -> OptionError {
+    OptionError::Unsupported {
+        group,
+        key: key.into(),
+    }
+}
+
 /// Parses a Wasmtime boolean.
 pub fn parse_bool(v: Option<&str>) -> Result<bool, String> {
     match v {
@@ -187,18 +201,8 @@ impl WasmOptions {
                 | "gc"
                 | "function-references"
                 | "exceptions"
-                | "memory64" => {
-                    return Err(OptionError::Unsupported {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
-                _ => {
-                    return Err(OptionError::Unknown {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
+                | "memory64" => return Err(unsupported(G, key)),
+                _ => return Err(unknown(G, key)),
             }
         }
         Ok(())
@@ -241,18 +245,8 @@ impl WasiOptions {
                 | "nn"
                 | "threads"
                 | "listenfd"
-                | "tcplisten" => {
-                    return Err(OptionError::Unsupported {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
-                _ => {
-                    return Err(OptionError::Unknown {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
+                | "tcplisten" => return Err(unsupported(G, key)),
+                _ => return Err(unknown(G, key)),
             }
         }
         Ok(())
@@ -285,18 +279,8 @@ impl OptimizeOptions {
                 | "memory-reservation"
                 | "memory-guard-size"
                 | "signals-based-traps"
-                | "table-lazy-init" => {
-                    return Err(OptionError::Unsupported {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
-                _ => {
-                    return Err(OptionError::Unknown {
-                        group: G,
-                        key: key.into(),
-                    })
-                }
+                | "table-lazy-init" => return Err(unsupported(G, key)),
+                _ => return Err(unknown(G, key)),
             }
         }
         Ok(())
