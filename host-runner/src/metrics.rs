@@ -2,10 +2,8 @@
 //! format: requests by status, request latency, instantiation time,
 //! in-flight and queued requests, rejections, traps and timeouts.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Bucket upper bounds in seconds.
@@ -48,9 +46,10 @@ impl Histogram {
 }
 
 /// Everything host-runner counts.
-#[derive(Default)]
 pub struct Metrics {
-    by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Responses by status, indexed by `status - 100` (100..=599): a lock-free
+    /// counter on the request path.
+    by_status: [AtomicU64; 500],
     /// Time to response headers.
     pub latency: Histogram,
     /// Time to instantiate a component.
@@ -67,15 +66,30 @@ pub struct Metrics {
     pub timeouts: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            by_status: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency: Histogram::default(),
+            instantiation: Histogram::default(),
+            in_flight: AtomicI64::new(0),
+            queued: AtomicI64::new(0),
+            rejected: AtomicU64::new(0),
+            traps: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
-    /// Counts a response with this status.
+    /// Counts a response with this status (hyper only sends 100..=599).
     pub fn count_status(&self, status: u16) {
-        *self
-            .by_status
-            .lock()
-            .expect("not poisoned")
-            .entry(status)
-            .or_default() += 1;
+        if let Some(counter) = status
+            .checked_sub(100)
+            .and_then(|i| self.by_status.get(usize::from(i)))
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The Prometheus text exposition.
@@ -85,8 +99,12 @@ impl Metrics {
             out,
             "# HELP host_runner_requests_total Responses sent, by status code.\n# TYPE host_runner_requests_total counter"
         );
-        for (status, n) in self.by_status.lock().expect("not poisoned").iter() {
-            let _ = writeln!(out, "host_runner_requests_total{{status=\"{status}\"}} {n}");
+        for (i, counter) in self.by_status.iter().enumerate() {
+            let n = counter.load(Ordering::Relaxed);
+            if n > 0 {
+                let status = i + 100;
+                let _ = writeln!(out, "host_runner_requests_total{{status=\"{status}\"}} {n}");
+            }
         }
         self.latency.render(
             &mut out,
