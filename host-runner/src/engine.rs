@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::options::{OptimizeOptions, WasmOptions};
+use crate::options::{OptimizeOptions, Tristate, WasmOptions};
 
 /// Per-store state of one instance.
 pub struct Host {
@@ -142,9 +142,76 @@ fn config(settings: &EngineSettings, pooling: bool) -> Result<Config, LoadError>
         {
             pool.max_memory_size(size);
         }
+        if let Some(n) = o.pooling_max_unused_warm_slots {
+            pool.max_unused_warm_slots(n);
+        }
+        let reset = reset_policy(o, PoolingAllocationConfig::is_pagemap_scan_available())?;
+        pool.pagemap_scan(if reset.pagemap_scan {
+            wasmtime::Enabled::Yes
+        } else {
+            wasmtime::Enabled::No
+        });
+        pool.linear_memory_keep_resident(reset.memory_keep_resident);
+        pool.table_keep_resident(reset.table_keep_resident);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Ok(config)
+}
+
+/// How a pooled slot is made fresh again after an instance is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetPolicy {
+    /// Find the pages the guest dirtied with Linux's `PAGEMAP_SCAN` ioctl.
+    pub pagemap_scan: bool,
+    /// Up to this many bytes of dirtied pages per linear memory are restored
+    /// in place (copied back from the image or zeroed) and stay resident; the
+    /// rest are returned to the kernel with `madvise`.
+    pub memory_keep_resident: usize,
+    /// The same for tables.
+    pub table_keep_resident: usize,
+}
+
+/// Default bytes of dirtied linear memory restored in place when
+/// `PAGEMAP_SCAN` is available.
+pub const DEFAULT_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+/// Default bytes of dirtied table restored in place when `PAGEMAP_SCAN` is
+/// available.
+pub const DEFAULT_TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// Decides how slots are reset. Every memory is restored to its initial
+/// contents either way; this only chooses between restoring dirtied pages in
+/// place and `madvise(MADV_DONTNEED)`, whose TLB shootdowns and later page
+/// faults dominate a small request on a multi-threaded server.
+///
+/// `wasmtime serve` leaves pagemap scanning off and keeps nothing resident.
+/// host-runner turns scanning on where the kernel supports it (Linux 6.7+)
+/// and then keeps [`DEFAULT_MEMORY_KEEP_RESIDENT`] resident; without the scan,
+/// keeping memory resident would mean a `memset` of the whole amount on every
+/// reset, so it keeps Wasmtime's defaults. `-O` settings win.
+pub fn reset_policy(
+    o: &OptimizeOptions,
+    pagemap_available: bool,
+) -> Result<ResetPolicy, LoadError> {
+    let pagemap_scan = match o.pooling_pagemap_scan {
+        Some(Tristate::Yes) if !pagemap_available => {
+            return Err(LoadError::Engine(
+                "-O pooling-pagemap-scan=y: this system does not support PAGEMAP_SCAN (Linux 6.7 or later)".into(),
+            ))
+        }
+        Some(Tristate::Yes) => true,
+        Some(Tristate::No) => false,
+        Some(Tristate::Auto) | None => pagemap_available,
+    };
+    let (memory, table) = if pagemap_scan {
+        (DEFAULT_MEMORY_KEEP_RESIDENT, DEFAULT_TABLE_KEEP_RESIDENT)
+    } else {
+        (0, 0)
+    };
+    Ok(ResetPolicy {
+        pagemap_scan,
+        memory_keep_resident: o.pooling_memory_keep_resident.unwrap_or(memory),
+        table_keep_resident: o.pooling_table_keep_resident.unwrap_or(table),
+    })
 }
 
 /// Builds the engine. With no `-O pooling-allocator` choice the pooling
@@ -241,5 +308,51 @@ impl Drop for EpochTicker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(arg: &str) -> OptimizeOptions {
+        let mut o = OptimizeOptions::default();
+        if !arg.is_empty() {
+            o.apply(arg).unwrap();
+        }
+        o
+    }
+
+    #[test]
+    fn resets_in_place_only_where_the_scan_exists() {
+        let on = reset_policy(&opts(""), true).unwrap();
+        assert!(on.pagemap_scan);
+        assert_eq!(on.memory_keep_resident, DEFAULT_MEMORY_KEEP_RESIDENT);
+        assert_eq!(on.table_keep_resident, DEFAULT_TABLE_KEEP_RESIDENT);
+        // Without the scan, a resident region costs a memset per reset:
+        // keep Wasmtime's defaults.
+        let off = reset_policy(&opts(""), false).unwrap();
+        assert_eq!(
+            off,
+            ResetPolicy {
+                pagemap_scan: false,
+                memory_keep_resident: 0,
+                table_keep_resident: 0
+            }
+        );
+    }
+
+    #[test]
+    fn optimize_flags_win() {
+        let o = opts("pooling-pagemap-scan=n");
+        assert_eq!(reset_policy(&o, true).unwrap().memory_keep_resident, 0);
+        let o = opts("pooling-memory-keep-resident=65536,pooling-table-keep-resident=0");
+        let p = reset_policy(&o, true).unwrap();
+        assert_eq!((p.memory_keep_resident, p.table_keep_resident), (65536, 0));
+        let o = opts("pooling-memory-keep-resident=4096");
+        assert_eq!(reset_policy(&o, false).unwrap().memory_keep_resident, 4096);
+        let err = reset_policy(&opts("pooling-pagemap-scan=y"), false).unwrap_err();
+        assert!(err.to_string().contains("PAGEMAP_SCAN"), "{err}");
+        assert!(reset_policy(&opts("pooling-pagemap-scan=auto"), false).is_ok());
     }
 }

@@ -86,6 +86,36 @@ pub struct OptimizeOptions {
     pub pooling_total_core_instances: Option<u32>,
     /// `pooling-max-memory-size`.
     pub pooling_max_memory_size: Option<usize>,
+    /// `pooling-memory-keep-resident`: bytes of each linear memory reset in
+    /// place instead of returned to the kernel. `None` lets host-runner
+    /// decide (see `engine::reset_policy`).
+    pub pooling_memory_keep_resident: Option<usize>,
+    /// `pooling-table-keep-resident`.
+    pub pooling_table_keep_resident: Option<usize>,
+    /// `pooling-pagemap-scan`: `None` lets host-runner decide.
+    pub pooling_pagemap_scan: Option<Tristate>,
+    /// `pooling-max-unused-warm-slots`.
+    pub pooling_max_unused_warm_slots: Option<u32>,
+}
+
+/// Wasmtime's `y`/`n`/`auto` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tristate {
+    /// Required: an error if unsupported.
+    Yes,
+    /// Off.
+    No,
+    /// On where the system supports it.
+    Auto,
+}
+
+impl Tristate {
+    fn parse(v: Option<&str>) -> Result<Self, String> {
+        match v {
+            Some("auto") => Ok(Tristate::Auto),
+            other => parse_bool(other).map(|b| if b { Tristate::Yes } else { Tristate::No }),
+        }
+    }
 }
 
 /// Splits `a=1,b,c=x` into `(key, value)` pairs.
@@ -272,6 +302,19 @@ impl OptimizeOptions {
                     self.pooling_total_core_instances = Some(int()? as u32);
                 }
                 "pooling-max-memory-size" => self.pooling_max_memory_size = Some(int()? as usize),
+                "pooling-memory-keep-resident" => {
+                    self.pooling_memory_keep_resident = Some(int()? as usize);
+                }
+                "pooling-table-keep-resident" => {
+                    self.pooling_table_keep_resident = Some(int()? as usize);
+                }
+                "pooling-pagemap-scan" => {
+                    self.pooling_pagemap_scan =
+                        Some(Tristate::parse(value).map_err(|e| invalid(G, item, e))?);
+                }
+                "pooling-max-unused-warm-slots" => {
+                    self.pooling_max_unused_warm_slots = Some(int()? as u32);
+                }
                 // Code-generation settings that do not change serving semantics.
                 "opt-level"
                 | "regalloc-algorithm"
@@ -333,6 +376,13 @@ mod tests {
             Err(OptionError::Unsupported { .. })
         ));
         let mut o = OptimizeOptions::default();
+        o.apply("pooling-pagemap-scan=auto,pooling-memory-keep-resident=0x10000")
+            .unwrap();
+        assert_eq!(o.pooling_pagemap_scan, Some(Tristate::Auto));
+        assert_eq!(o.pooling_memory_keep_resident, Some(65536));
+        o.apply("pooling-pagemap-scan=n").unwrap();
+        assert_eq!(o.pooling_pagemap_scan, Some(Tristate::No));
+        assert!(o.apply("pooling-pagemap-scan=sometimes").is_err());
         o.apply("pooling-allocator=n").unwrap();
         assert_eq!(o.pooling_allocator, Some(false));
         o.apply("pooling-allocator").unwrap();

@@ -273,6 +273,38 @@ fn plugged_composition_serves_the_same_api() {
     }
 }
 
+/// A fresh instance never sees an earlier request's writes, however its
+/// slot is reset (host-runner restores dirtied pages in place; `wasmtime
+/// serve` returns them to the kernel). With reuse on, the same probe does
+/// see them, which shows it can tell.
+#[test]
+fn fresh_instances_start_from_clean_memory() {
+    for (name, server) in servers(&fixture(), &[]) {
+        for i in 0..20 {
+            let r = get(&server.url("/residue"));
+            assert_eq!(
+                (r.status, String::from_utf8_lossy(&r.body).trim()),
+                (200, "clean"),
+                "{name}, request {i}"
+            );
+        }
+    }
+    for (name, server) in servers(&fixture(), &["--max-instance-reuse-count=2"]) {
+        let first = get(&server.url("/residue"));
+        let second = get(&server.url("/residue"));
+        assert_eq!(
+            String::from_utf8_lossy(&first.body).trim(),
+            "clean",
+            "{name}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&second.body).trim(),
+            "residue: data segment, zeroed static",
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn instance_reuse_counts_up_and_restarts() {
     for (name, server) in servers(&fixture(), &["--max-instance-reuse-count=3"]) {
