@@ -5,10 +5,14 @@
 //! Flow: check the declared body size, make a store (limits, fuel, epoch
 //! yield, prefixed stdio), turn the hyper request into `wasi:http`
 //! resources, instantiate from the pre-instantiated component and call
-//! `handle` in its own task under the request timeout, then wait for
-//! `response-outparam.set`. Body bytes after `set` stream from that task.
+//! `handle` under the request timeout, driven in the connection's own task
+//! until `response-outparam.set`; body bytes after `set` are written as the
+//! response body is polled (see `DrivenBody`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,6 +67,59 @@ struct Idle {
     proxy: Proxy,
     uses: u64,
     since: Instant,
+}
+
+/// One guest call (instantiation included), logging its own failure.
+type GuestRun = Pin<Box<dyn Future<Output = Result<(), wasmtime::Error>> + Send>>;
+
+/// Lets a guest run to completion on its own after nobody waits for it
+/// (`wasmtime serve` runs every guest to its end, even when the client is gone).
+fn finish_in_background(guest: GuestRun) {
+    tokio::spawn(async move {
+        let _ = guest.await;
+    });
+}
+
+/// A response body whose guest is still writing it: polling the body polls
+/// the guest first, so the guest runs in the connection's task. If the body
+/// ends before the guest returns, or the client goes away, the guest finishes
+/// in a task of its own.
+struct DrivenBody {
+    inner: HyperOutgoingBody,
+    guest: Option<GuestRun>,
+}
+
+impl Body for DrivenBody {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(guest) = self.guest.as_mut() {
+            if guest.as_mut().poll(cx).is_ready() {
+                self.guest = None;
+            }
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.guest.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for DrivenBody {
+    fn drop(&mut self) {
+        if let Some(guest) = self.guest.take() {
+            finish_in_background(guest);
+        }
+    }
 }
 
 /// Runs requests against a pre-instantiated component.
@@ -252,7 +309,7 @@ impl Handler {
         let metrics = Arc::clone(&self.metrics);
         let timeout = self.config.timeout;
         let pool = Arc::clone(&self.idle);
-        let task = tokio::spawn(async move {
+        let mut guest: GuestRun = Box::pin(async move {
             let run = async {
                 let handler = match proxy.take() {
                     Some(p) => p,
@@ -298,18 +355,48 @@ impl Handler {
             result
         });
 
-        match receiver.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(code)) => {
+        // Drive the guest here, in the connection's task, until it sets the
+        // response: no task spawn or cross-thread wake-up per request.
+        let mut receiver = receiver;
+        let mut ended = None;
+        let set = tokio::select! {
+            biased;
+            set = &mut receiver => set.ok(),
+            result = &mut guest => {
+                ended = Some(result);
+                // Returned without answering, even if the guest leaked the
+                // outparam (its store may live on for reuse).
+                receiver.try_recv().ok()
+            }
+        };
+        match set {
+            Some(Ok(response)) => match ended {
+                Some(_) => response,
+                // The guest still has body to write: the body drives it.
+                None => response.map(|inner| {
+                    DrivenBody {
+                        inner,
+                        guest: Some(guest),
+                    }
+                    .boxed_unsync()
+                }),
+            },
+            Some(Err(code)) => {
                 eprintln!("error: {code:?}");
+                if ended.is_none() {
+                    finish_in_background(guest);
+                }
                 error_page()
             }
-            Err(_) => {
+            None => {
                 // The guest dropped the outparam without setting it: report
-                // how the task ended, as `wasmtime serve` does.
-                let ended = task.await;
-                match ended {
-                    Ok(Err(e)) if format!("{e:?}").starts_with("instantiation error") => {
+                // how it ended, as `wasmtime serve` does.
+                let result = match ended {
+                    Some(result) => result,
+                    None => guest.await,
+                };
+                match result {
+                    Err(e) if format!("{e:?}").starts_with("instantiation error") => {
                         eprintln!("error: {e:?}");
                     }
                     _ => eprintln!("error: guest never invoked `response-outparam::set` method"),
