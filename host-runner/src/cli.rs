@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::admission::Admission;
 use crate::engine::{self, EngineSettings, EpochTicker};
 use crate::handler::{Handler, HandlerConfig};
+use crate::headers::HeaderOverrides;
 use crate::metrics::Metrics;
 use crate::options::{parse_duration, OptimizeOptions, WasiOptions, WasmOptions};
 use crate::server::{self, App, ServerConfig};
@@ -56,9 +57,17 @@ struct ServeArgs {
     /// WASI options: http (always on), max-http-fields-size.
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
     wasi: Vec<String>,
-    /// Optimization options: pooling-allocator and the pooling-* limits.
+    /// Optimization options: pooling-allocator, the pooling-* limits, and how
+    /// pooled slots are reset (pooling-pagemap-scan, pooling-*-keep-resident).
     #[arg(short = 'O', long = "optimize", value_name = "KEY[=VAL[,..]]")]
     optimize: Vec<String>,
+    /// Add or replace a request header before the guest sees it: `name: value`,
+    /// or `@file` with one header per line (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// Any TCP connection to this address starts a graceful shutdown.
+    #[arg(long, value_name = "SOCKADDR")]
+    shutdown_addr: Option<SocketAddr>,
     /// Compose these components into the served one's imports first (repeatable).
     #[arg(long = "plug", value_name = "COMPONENT")]
     plugs: Vec<PathBuf>,
@@ -184,6 +193,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_memory_size,
     };
 
+    let header_overrides = HeaderOverrides::parse(&args.headers)?;
     let bytes = component_bytes(&args.component, &args.plugs)?;
     let (engine, _pooling) = engine::engine(&settings)?;
     let name = args.component.display().to_string();
@@ -194,6 +204,16 @@ fn serve(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let shutdown_listener = match args.shutdown_addr {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("failed to bind the shutdown address {addr}"))?;
+                eprintln!("Listening for shutdown on tcp://{}/", l.local_addr()?);
+                Some(l)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("failed to bind {}", args.addr))?;
@@ -220,6 +240,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 max_http_fields_size: wasi.max_http_fields_size,
                 max_instance_reuse_count: args.max_instance_reuse_count,
                 idle_instance_timeout: args.idle_instance_timeout,
+                header_overrides,
             },
             Arc::clone(&metrics),
         );
@@ -245,7 +266,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             tokio::spawn(server::admin(admin, Arc::clone(&app)));
         }
         eprintln!("{}", server::serving_line(listener.local_addr()?));
-        server::run(listener, app, server::shutdown_signal()).await?;
+        server::run(listener, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())
     })
 }

@@ -12,8 +12,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +30,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::engine::Host;
+use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
 use crate::metrics::Metrics;
 
@@ -59,6 +60,8 @@ pub struct HandlerConfig {
     pub max_instance_reuse_count: u64,
     /// How long an idle instance is kept for reuse.
     pub idle_instance_timeout: Duration,
+    /// `-H` overrides, applied before the guest sees the request.
+    pub header_overrides: HeaderOverrides,
 }
 
 /// An instance waiting for its next request.
@@ -237,7 +240,10 @@ impl Handler {
     }
 
     /// Handles one request; never fails (failures become the 500 page).
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+    pub async fn handle(&self, mut req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        if !self.config.header_overrides.is_empty() {
+            self.config.header_overrides.apply(req.headers_mut());
+        }
         if let (Some(limit), Some(declared)) = (
             self.config.max_request_body_size,
             req.headers()

@@ -13,6 +13,7 @@
 //! - [`compose`]: plugging components together with wac-graph;
 //! - [`engine`]: engine configuration, compilation, proxy validation;
 //! - [`handler`]: one request through one fresh instance;
+//! - [`headers`]: `-H` request-header overrides;
 //! - [`admission`]: the concurrency limit and its bounded queue;
 //! - [`server`]: listener, connections, drain;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod compose;
 pub mod engine;
 pub mod handler;
+pub mod headers;
 pub mod log_stream;
 pub mod metrics;
 pub mod options;

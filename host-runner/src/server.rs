@@ -2,7 +2,7 @@
 //! pipelining, admission control in front of the handler, header-read
 //! timeouts, access logs, the admin endpoints, and graceful drain.
 //!
-//! Drain (SIGINT or SIGTERM): stop accepting and close the listening socket,
+//! Drain (SIGINT, SIGTERM or a connection to `--shutdown-addr`): stop accepting and close the listening socket,
 //! tell every connection to finish its current request and close, wait for
 //! them up to the drain deadline, and return so the process exits 0.
 
@@ -209,13 +209,25 @@ pub async fn admin(listener: TcpListener, app: Arc<App>) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM, or on the first connection to the
+/// `--shutdown-addr` listener when there is one.
+pub async fn shutdown_signal(shutdown_listener: Option<TcpListener>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let connected = async {
+        match &shutdown_listener {
+            Some(l) => loop {
+                if l.accept().await.is_ok() {
+                    break;
+                }
+            },
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        () = connected => {}
     }
 }
 

@@ -164,6 +164,56 @@ fn the_guest_sees_authority_path_and_no_hop_by_hop_headers() {
     }
 }
 
+/// `-H` replaces every client value of a name with the command line's
+/// values, in order, before the guest sees the request; a file works too.
+#[test]
+fn header_overrides_replace_client_values() {
+    let dir = std::env::temp_dir().join(format!("vecproc-h-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("headers.txt");
+    std::fs::write(&file, "x-from-file: yes\n\n").unwrap();
+    let from_file = format!("@{}", file.display());
+    let args = [
+        "-H",
+        "x-tenant: one",
+        "-H",
+        "x-tenant: two",
+        "-H",
+        &from_file,
+    ];
+    let mut seen = Vec::new();
+    for (name, server) in servers(&fixture(), &args) {
+        let r = vecproc_tests::request(
+            "GET",
+            &server.url("/echo"),
+            &[("x-tenant", "client"), ("x-kept", "1")],
+            None,
+        );
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("x-headers="))
+            .unwrap_or_default()
+            .to_string();
+        for wanted in [
+            "x-tenant: one",
+            "x-tenant: two",
+            "x-kept: 1",
+            "x-from-file: yes",
+        ] {
+            assert!(line.contains(wanted), "{name}: {line}");
+        }
+        assert!(!line.contains("client"), "{name}: {line}");
+        assert!(
+            line.find("x-tenant: one") < line.find("x-tenant: two"),
+            "{name}: {line}"
+        );
+        seen.push(line);
+    }
+    assert_eq!(seen[0], seen[1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The request matrix of the HTTP API: every route and every error.
 /// Method, path, headers, body.
 type Case = (

@@ -1,6 +1,7 @@
 //! What host-runner does beyond `wasmtime serve`: startup errors before any
 //! bind, admission control with a bounded queue, the admin endpoints,
-//! graceful drain on SIGTERM, header-read timeouts and the body limit.
+//! graceful drain on SIGTERM or `--shutdown-addr`, header-read timeouts and
+//! the body limit.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,6 +42,13 @@ fn startup_errors_are_one_line_and_non_zero() {
     assert!(
         err.contains("failed to parse -W / --wasm option `max-memory-size=64MiB`"),
         "{err}"
+    );
+
+    // `wasmtime serve`'s wording for a malformed -H, exit 1.
+    let (code, err) = run(&["serve", "-H", "nocolon", "x.wasm"]);
+    assert_eq!(
+        (code, err.trim()),
+        (1, "Error: header `nocolon` is missing `:`")
     );
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -174,6 +182,33 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
     // The listening socket is closed: new connections are refused.
     assert!(TcpStream::connect(server.authority()).is_err());
+}
+
+/// `--shutdown-addr` as `wasmtime serve` has it: its line comes before the
+/// serving line, and any connection to it starts the same drain as SIGTERM.
+#[test]
+fn a_connection_to_the_shutdown_address_drains_and_exits_zero() {
+    let mut server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &["--shutdown-addr=127.0.0.1:0"],
+    );
+    let stderr = server.stderr();
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    let shutdown = first
+        .strip_prefix("Listening for shutdown on tcp://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no shutdown line first: {stderr}"))
+        .to_string();
+    let url = server.url("/sleep?ms=800");
+    let in_flight = thread::spawn(move || get(&url));
+    thread::sleep(Duration::from_millis(300));
+    drop(TcpStream::connect(&shutdown).unwrap());
+    let reply = in_flight.join().unwrap();
+    assert_eq!(
+        (reply.status, String::from_utf8_lossy(&reply.body).as_ref()),
+        (200, "slept\n")
+    );
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
 #[test]
