@@ -44,6 +44,10 @@ pub struct Args {
     /// Seconds of load per route in the serving benchmark.
     #[arg(long, default_value_t = 5)]
     seconds: u32,
+    /// Rounds of the serving benchmark (servers alternate within a round;
+    /// the report gives medians).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
 }
 
 /// Whether `wrk` is available, installing Debian's package when possible.
@@ -92,7 +96,8 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             root,
             &wasmtime,
             &root.join("target/release/host-runner"),
-            args.seconds,
+            if args.quick { 1 } else { args.seconds },
+            if args.quick { 1 } else { args.rounds.max(1) },
         )?;
     }
     if args.serve_only {
