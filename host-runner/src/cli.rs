@@ -84,6 +84,10 @@ struct ServeArgs {
     /// Requests handled at once.
     #[arg(long, default_value_t = 1000)]
     max_concurrent_requests: usize,
+    /// Client connections open at once; while full, new connections wait in
+    /// the kernel's accept queue.
+    #[arg(long, default_value_t = 1000)]
+    max_concurrent_connections: usize,
     /// Requests that may wait for a slot; beyond this, 503 at once.
     #[arg(long, default_value_t = 1000)]
     max_queued_requests: usize,
@@ -256,6 +260,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 header_read_timeout: args.header_read_timeout,
                 drain_timeout: args.drain_timeout,
                 access_log: args.access_log,
+                max_concurrent_connections: args.max_concurrent_connections,
             },
         ));
         if let Some(admin) = admin {

@@ -19,6 +19,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::{Admission, Rejected};
@@ -35,6 +36,9 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Write one access-log line per request.
     pub access_log: bool,
+    /// Open client connections at most; while full, `accept` is not called
+    /// and new connections wait in the kernel's backlog.
+    pub max_concurrent_connections: usize,
 }
 
 /// Everything a connection needs.
@@ -131,8 +135,13 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(app.config.max_concurrent_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _peer) = match accepted {
@@ -163,6 +172,7 @@ pub async fn run(
                             eprintln!("error: {e:?}");
                         }
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
