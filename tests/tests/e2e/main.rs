@@ -6,6 +6,9 @@
 //! - `serve`: the real `wasmtime serve` answering every route and error;
 //! - `compat`: misbehaving fixture guests (trap, loop, allocation, output)
 //!   and the API matrix, against `wasmtime serve` and host-runner alike;
+//! - `wire`: the compatibility checklist's wire-level cases (pipelining,
+//!   400/431, HTTP/1.0 without Host, framing headers, a timeout after the
+//!   response started) over raw TCP, against both servers;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit).
 
@@ -14,3 +17,4 @@ mod composition;
 mod guest;
 mod host_runner;
 mod serve;
+mod wire;

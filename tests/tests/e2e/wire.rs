@@ -1,0 +1,165 @@
+//! The compatibility checklist's wire-level cases, sent over raw TCP to the
+//! real `wasmtime serve` and to host-runner on the misbehaving fixture:
+//! pipelining, malformed and oversized requests, HTTP/1.0 without a Host,
+//! response framing headers, and a timeout after the response has started.
+//! Each case compares both servers' answers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use vecproc_tests::{artifact, Server};
+
+fn servers(extra: &[&str]) -> Vec<(&'static str, Server)> {
+    let fixture = artifact("fixtures/misbehaving.wasm");
+    let fixture: &Path = &fixture;
+    vec![
+        ("wasmtime serve", Server::wasmtime(fixture, extra)),
+        ("host-runner serve", Server::host_runner(fixture, extra)),
+    ]
+}
+
+/// Sends `raw` on a fresh connection and reads until the server closes it
+/// (or 10 s pass).
+fn exchange(server: &Server, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The status lines of every response in `reply`, in order (a body that
+/// ends without a newline runs straight into the next status line).
+fn status_lines(reply: &str) -> Vec<&str> {
+    reply
+        .match_indices("HTTP/1.")
+        .map(|(i, _)| &reply[i..i + reply[i..].find("\r\n").unwrap_or(0)])
+        .collect()
+}
+
+/// A reply without its `date` header (the only part that differs by time).
+fn without_date(reply: &str) -> String {
+    reply
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let raw = b"GET /echo?n=1 HTTP/1.1\r\nhost: a\r\n\r\n\
+                GET /counter HTTP/1.1\r\nhost: a\r\n\r\n\
+                GET /echo?n=3 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+    let mut replies = Vec::new();
+    for (name, server) in servers(&[]) {
+        let reply = exchange(&server, raw);
+        assert_eq!(
+            status_lines(&reply),
+            ["HTTP/1.1 200 OK"; 3],
+            "{name}: {reply}"
+        );
+        let first = reply.find("path=Some(\"/echo?n=1\")").expect("first");
+        let second = reply.find("\r\n\r\n1\n").expect("second");
+        let third = reply.find("path=Some(\"/echo?n=3\")").expect("third");
+        assert!(first < second && second < third, "{name}: {reply}");
+        replies.push(without_date(&reply));
+    }
+    assert_eq!(replies[0], replies[1]);
+}
+
+#[test]
+fn malformed_and_oversized_requests_get_the_same_status() {
+    let many_headers = format!(
+        "GET /ok HTTP/1.1\r\nhost: a\r\n{}\r\n",
+        (0..120)
+            .map(|i| format!("x-h{i}: 1\r\n"))
+            .collect::<String>()
+    );
+    // (A header of about 400 KiB is refused too, but whether 500 KiB is
+    // depends on how the bytes arrive: `wasmtime serve` answered 200 in one
+    // run of three, so the size limit is not part of this check.)
+    let cases: [(&str, &[u8], &str); 2] = [
+        (
+            "garbage request line",
+            b"NOT HTTP AT ALL\r\n\r\n",
+            "HTTP/1.1 400",
+        ),
+        ("120 headers", many_headers.as_bytes(), "HTTP/1.1 431"),
+    ];
+    for (name, server) in servers(&[]) {
+        for (case, raw, status) in cases {
+            let reply = exchange(&server, raw);
+            assert!(reply.starts_with(status), "{name}, {case}: {reply:.200}");
+        }
+        // The server is still there.
+        let ok = exchange(
+            &server,
+            b"GET /ok HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        );
+        assert!(ok.starts_with("HTTP/1.1 200"), "{name}");
+    }
+}
+
+#[test]
+fn http_1_0_without_host_is_a_500_with_the_reason_logged() {
+    for (name, server) in servers(&[]) {
+        let reply = exchange(&server, b"GET /ok HTTP/1.0\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.0 500"), "{name}: {reply:.200}");
+        assert!(
+            server.wait_for_output(
+                "missing authority in URI and host header",
+                Duration::from_secs(5)
+            ),
+            "{name}: {}",
+            server.stderr()
+        );
+    }
+}
+
+#[test]
+fn responses_carry_date_and_no_server_header() {
+    for (name, server) in servers(&[]) {
+        let reply = exchange(
+            &server,
+            b"GET /ok HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        );
+        let head = reply.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+        assert!(head.contains("\r\ndate: "), "{name}: {head}");
+        assert!(!head.contains("\r\nserver:"), "{name}: {head}");
+        assert!(head.contains("\r\ncontent-length: 3"), "{name}: {head}");
+    }
+}
+
+/// A guest that has answered and then spins is stopped by the timeout; the
+/// client keeps the status and the bytes already written, in a chunked body
+/// that both servers end the same way.
+#[test]
+fn a_timeout_after_the_response_started_truncates_the_body() {
+    let mut replies = Vec::new();
+    for (name, server) in servers(&["-Wtimeout=1s"]) {
+        let reply = exchange(
+            &server,
+            b"GET /loop-after-set HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        );
+        assert!(reply.starts_with("HTTP/1.1 200"), "{name}: {reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "{name}: {reply}"
+        );
+        assert!(reply.contains("partial "), "{name}: {reply}");
+        assert!(
+            server.wait_for_output("guest timed out", Duration::from_secs(5)),
+            "{name}"
+        );
+        replies.push(without_date(&reply));
+    }
+    assert_eq!(replies[0], replies[1]);
+}
