@@ -293,7 +293,7 @@ impl Handler {
             }),
             None => req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()),
         };
-        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let resources = store
             .data_mut()
             .http()
@@ -363,7 +363,6 @@ impl Handler {
 
         // Drive the guest here, in the connection's task, until it sets the
         // response: no task spawn or cross-thread wake-up per request.
-        let mut receiver = receiver;
         let mut ended = None;
         let set = tokio::select! {
             biased;

@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use vecproc_tests::{artifact, get, Server, WASMTIME_500_PAGE};
 
 /// The servers under test, by name.
-fn servers(component: &Path, extra: &[&str]) -> Vec<(&'static str, Server)> {
+pub(crate) fn servers(component: &Path, extra: &[&str]) -> Vec<(&'static str, Server)> {
     vec![
         ("wasmtime serve", Server::wasmtime(component, extra)),
         ("host-runner serve", Server::host_runner(component, extra)),
     ]
 }
 
-fn fixture() -> std::path::PathBuf {
+pub(crate) fn fixture() -> std::path::PathBuf {
     artifact("fixtures/misbehaving.wasm")
 }
 
@@ -212,65 +212,6 @@ fn header_overrides_replace_client_values() {
     }
     assert_eq!(seen[0], seen[1]);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// A client that leaves in the middle of a large body: the guest still runs
-/// to its end (its writes fail), and the server keeps serving.
-#[test]
-fn a_client_leaving_mid_body_lets_the_guest_finish() {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    for (name, server) in servers(&fixture(), &[]) {
-        let mut client = TcpStream::connect(server.authority()).unwrap();
-        client
-            .write_all(b"GET /stream?kib=65536 HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 4096];
-        let n = client.read(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{name}");
-        drop(client);
-        assert!(
-            server.wait_for_output("stream ended", Duration::from_secs(20)),
-            "{name}: the guest did not run to its end"
-        );
-        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
-    }
-}
-
-/// `--max-concurrent-connections`: while the limit is reached, a new
-/// connection waits in the kernel's queue, unserved, until one closes.
-#[test]
-fn connections_beyond_the_limit_wait_for_a_free_one() {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    for (name, server) in servers(&fixture(), &["--max-concurrent-connections=1"]) {
-        let mut first = TcpStream::connect(server.authority()).unwrap();
-        first
-            .write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 4096];
-        let n = first.read(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{name}");
-
-        let mut second = TcpStream::connect(server.authority()).unwrap();
-        second
-            .write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        second
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        assert!(
-            second.read(&mut buf).is_err(),
-            "{name}: a second connection was served while the first was open"
-        );
-        drop(first);
-        second
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reply = Vec::new();
-        second.read_to_end(&mut reply).unwrap();
-        assert!(reply.starts_with(b"HTTP/1.1 200"), "{name}");
-    }
 }
 
 /// The request matrix of the HTTP API: every route and every error.

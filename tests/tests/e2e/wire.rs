@@ -1,23 +1,29 @@
 //! The compatibility checklist's wire-level cases, sent over raw TCP to the
 //! real `wasmtime serve` and to host-runner on the misbehaving fixture:
 //! pipelining, malformed and oversized requests, HTTP/1.0 without a Host,
-//! response framing headers, and a timeout after the response has started.
+//! response framing headers, a timeout after the response has started, a
+//! client leaving mid-body, and the connection limit.
 //! Each case compares both servers' answers.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::Duration;
 
-use vecproc_tests::{artifact, Server};
+use vecproc_tests::{get, Server};
 
 fn servers(extra: &[&str]) -> Vec<(&'static str, Server)> {
-    let fixture = artifact("fixtures/misbehaving.wasm");
-    let fixture: &Path = &fixture;
-    vec![
-        ("wasmtime serve", Server::wasmtime(fixture, extra)),
-        ("host-runner serve", Server::host_runner(fixture, extra)),
-    ]
+    crate::compat::servers(&crate::compat::fixture(), extra)
+}
+
+/// Opens a connection, sends `raw` and checks that the answer starts with a
+/// 200 status line; the connection stays open for the caller.
+fn open_with_200(name: &str, server: &Server, raw: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{name}");
+    stream
 }
 
 /// Sends `raw` on a fresh connection and reads until the server closes it
@@ -162,4 +168,52 @@ fn a_timeout_after_the_response_started_truncates_the_body() {
         replies.push(without_date(&reply));
     }
     assert_eq!(replies[0], replies[1]);
+}
+
+/// A client that leaves in the middle of a large body: the guest still runs
+/// to its end (its writes fail), and the server keeps serving.
+#[test]
+fn a_client_leaving_mid_body_lets_the_guest_finish() {
+    for (name, server) in servers(&[]) {
+        let client = open_with_200(
+            name,
+            &server,
+            b"GET /stream?kib=65536 HTTP/1.1\r\nhost: x\r\n\r\n",
+        );
+        drop(client);
+        assert!(
+            server.wait_for_output("stream ended", Duration::from_secs(20)),
+            "{name}: the guest did not run to its end"
+        );
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+/// `--max-concurrent-connections`: while the limit is reached, a new
+/// connection waits in the kernel's queue, unserved, until one closes.
+#[test]
+fn connections_beyond_the_limit_wait_for_a_free_one() {
+    for (name, server) in servers(&["--max-concurrent-connections=1"]) {
+        let first = open_with_200(name, &server, b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n");
+        let mut buf = [0u8; 16];
+
+        let mut second = TcpStream::connect(server.authority()).unwrap();
+        second
+            .write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        assert!(
+            second.read(&mut buf).is_err(),
+            "{name}: a second connection was served while the first was open"
+        );
+        drop(first);
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reply = Vec::new();
+        second.read_to_end(&mut reply).unwrap();
+        assert!(reply.starts_with(b"HTTP/1.1 200"), "{name}");
+    }
 }
