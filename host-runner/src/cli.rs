@@ -6,7 +6,7 @@
 //! linking, the bind) is checked before the serving line is printed.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use crate::handler::{Handler, HandlerConfig};
 use crate::headers::HeaderOverrides;
 use crate::metrics::Metrics;
 use crate::options::{parse_duration, OptimizeOptions, WasiOptions, WasmOptions};
+use crate::registry::{self, Fetched, Fetcher, PullPolicy, RegistryOptions, Source};
 use crate::server::{self, App, ServerConfig};
 
 #[derive(Parser)]
@@ -38,6 +39,75 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Plug components into a component's imports and write the result.
     Compose(ComposeArgs),
+    /// Pull and verify a registry component into the cache (and a file).
+    Pull(PullArgs),
+    /// Print a registry component's digest, manifest and config as JSON.
+    Inspect(InspectArgs),
+    /// Sign a registry component (cosign key-pair format) and store the signature.
+    Sign(SignArgs),
+}
+
+/// Exit status when a registry says a reference does not exist.
+pub const EXIT_NOT_FOUND: u8 = 3;
+
+/// How components named by `oci://` references are pulled and verified.
+#[derive(Args, Clone)]
+struct RegistryArgs {
+    /// Speak plain HTTP to this registry, named exactly as in references
+    /// (`HOST:PORT`; repeatable). Every other registry is HTTPS.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registries: Vec<String>,
+    /// Pull cache [default: $XDG_CACHE_HOME/host-runner/oci or ~/.cache/host-runner/oci].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// When to ask the registry: always; missing (digests from the cache,
+    /// tags from the registry with the cache as fallback); never.
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pull: PullPolicy,
+    /// Require a cosign signature by this public key (SubjectPublicKeyInfo
+    /// PEM, P-256) on every component, plugs included (repeatable: any one key).
+    #[arg(long = "verify-key", value_name = "PUB.pem")]
+    verify_keys: Vec<PathBuf>,
+    /// Connect and read time limit for each registry request.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    registry_timeout: Duration,
+    /// Largest component layer accepted from a registry, in bytes.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    max_component_size: u64,
+}
+
+impl RegistryArgs {
+    fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            cache_dir: self.cache_dir.clone(),
+            pull: self.pull,
+            insecure: self.insecure_registries.clone(),
+            verify_keys: self.verify_keys.clone(),
+            timeout: self.registry_timeout,
+            max_component_size: self.max_component_size,
+        }
+    }
+
+    /// Reads or pulls every source, verifying each before returning any.
+    fn fetch(&self, sources: &[Source]) -> Result<Vec<Fetched>> {
+        let needs_registry =
+            !self.verify_keys.is_empty() || sources.iter().any(|s| matches!(s, Source::Oci(_)));
+        if !needs_registry {
+            return sources
+                .iter()
+                .map(|s| match s {
+                    Source::File(path) => Ok(registry::read_file(path)?),
+                    Source::Oci(_) => unreachable!("checked above"),
+                })
+                .collect();
+        }
+        let fetcher = Fetcher::new(self.options())?;
+        sources.iter().map(|s| Ok(fetcher.fetch(s)?)).collect()
+    }
+}
+
+fn source(arg: &str) -> Result<Source, String> {
+    Source::parse(arg).map_err(|e| e.problem)
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -68,9 +138,10 @@ struct ServeArgs {
     /// Any TCP connection to this address starts a graceful shutdown.
     #[arg(long, value_name = "SOCKADDR")]
     shutdown_addr: Option<SocketAddr>,
-    /// Compose these components into the served one's imports first (repeatable).
-    #[arg(long = "plug", value_name = "COMPONENT")]
-    plugs: Vec<PathBuf>,
+    /// Compose these components into the served one's imports first
+    /// (repeatable; files or oci:// references).
+    #[arg(long = "plug", value_name = "COMPONENT", value_parser = source)]
+    plugs: Vec<Source>,
     /// Pass guest stdout/stderr through without the `stdout [N] :: ` prefix.
     #[arg(long)]
     no_logging_prefix: bool,
@@ -119,21 +190,64 @@ struct ServeArgs {
     /// Do not cache compiled code on disk.
     #[arg(long)]
     no_cache: bool,
-    /// The component to serve.
-    component: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The component to serve: a file, or oci://HOST:PORT/REPO:TAG or
+    /// oci://HOST:PORT/REPO@sha256:HEX.
+    #[arg(value_parser = source)]
+    component: Source,
 }
 
 /// `host-runner compose`.
 #[derive(Args)]
 struct ComposeArgs {
-    /// The component whose imports are filled.
-    socket: PathBuf,
+    /// The component whose imports are filled (a file or an oci:// reference).
+    #[arg(value_parser = source)]
+    socket: Source,
     /// Components whose exports fill them (repeatable).
-    #[arg(long = "plug", value_name = "COMPONENT", required = true)]
-    plugs: Vec<PathBuf>,
+    #[arg(long = "plug", value_name = "COMPONENT", required = true, value_parser = source)]
+    plugs: Vec<Source>,
     /// Where to write the composed component.
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `host-runner pull`.
+#[derive(Args)]
+struct PullArgs {
+    /// The component: oci://HOST:PORT/REPO:TAG or ...@sha256:HEX.
+    #[arg(value_parser = source)]
+    reference: Source,
+    /// Also write the component to this file.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `host-runner inspect`.
+#[derive(Args)]
+struct InspectArgs {
+    /// The component: oci://HOST:PORT/REPO:TAG or ...@sha256:HEX.
+    #[arg(value_parser = source)]
+    reference: Source,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `host-runner sign`.
+#[derive(Args)]
+struct SignArgs {
+    /// The private key: PKCS#8 PEM, ECDSA P-256.
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    /// The component to sign: oci://HOST:PORT/REPO:TAG or ...@sha256:HEX.
+    #[arg(value_parser = source)]
+    reference: Source,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// Runs the command line; the binary only calls this.
@@ -142,33 +256,92 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Compose(args) => compose(args),
+        Command::Pull(args) => pull(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Sign(args) => sign(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            std::process::ExitCode::FAILURE
+            let not_found = e
+                .downcast_ref::<registry::FetchError>()
+                .is_some_and(|f| f.not_found);
+            std::process::ExitCode::from(if not_found { EXIT_NOT_FOUND } else { 1 })
         }
     }
 }
 
-fn component_bytes(component: &Path, plugs: &[PathBuf]) -> Result<Vec<u8>> {
+/// The served component's name and bytes: fetched, then composed with the
+/// plugs when there are any.
+fn component_bytes(
+    registry: &RegistryArgs,
+    component: &Source,
+    plugs: &[Source],
+) -> Result<(String, Vec<u8>)> {
+    let mut sources = vec![component.clone()];
+    sources.extend(plugs.iter().cloned());
+    let mut fetched = registry
+        .fetch(&sources)?
+        .into_iter()
+        .map(|f| crate::compose::Input {
+            name: f.name,
+            bytes: f.bytes,
+        });
+    let main = fetched.next().expect("the component is the first source");
     if plugs.is_empty() {
-        std::fs::read(component).with_context(|| {
-            format!(
-                "failed to open wasm module {:?}",
-                component.display().to_string()
-            )
-        })
-    } else {
-        Ok(crate::compose::plug(component, plugs)?)
+        return Ok((main.name, main.bytes));
     }
+    let plugs: Vec<_> = fetched.collect();
+    let bytes = crate::compose::plug(&main, &plugs)?;
+    Ok((main.name, bytes))
 }
 
 fn compose(args: ComposeArgs) -> Result<()> {
-    let bytes = crate::compose::plug(&args.socket, &args.plugs)?;
+    let (_, bytes) = component_bytes(&args.registry, &args.socket, &args.plugs)?;
     std::fs::write(&args.output, bytes)
         .with_context(|| format!("failed to write {}", args.output.display()))
+}
+
+fn oci_only(source: &Source) -> Result<&registry::OciReference> {
+    match source {
+        Source::Oci(r) => Ok(r),
+        Source::File(path) => anyhow::bail!(
+            "{} is a file; this command takes an oci://HOST:PORT/REPO:TAG reference",
+            path.display()
+        ),
+    }
+}
+
+fn pull(args: PullArgs) -> Result<()> {
+    let r = oci_only(&args.reference)?;
+    let fetcher = Fetcher::new(args.registry.options())?;
+    let fetched = fetcher.fetch(&args.reference)?;
+    if let Some(output) = &args.output {
+        std::fs::write(output, &fetched.bytes)
+            .with_context(|| format!("failed to write {}", output.display()))?;
+    }
+    let digest = fetched.digest.expect("registry components have a digest");
+    println!("{}", r.pinned(&digest));
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let r = oci_only(&args.reference)?;
+    let fetcher = Fetcher::new(args.registry.options())?;
+    let description = fetcher.inspect(r)?;
+    println!("{}", serde_json::to_string_pretty(&description)?);
+    Ok(())
+}
+
+fn sign(args: SignArgs) -> Result<()> {
+    let r = oci_only(&args.reference)?;
+    let key = registry::signature::PrivateKey::load(&args.key)?;
+    let fetcher = Fetcher::new(args.registry.options())?;
+    let (digest, tag) = fetcher.sign(r, &key)?;
+    println!("{}", r.pinned(&digest));
+    eprintln!("Signed {digest} of {r}; signature stored under the tag {tag}");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
@@ -198,9 +371,8 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
 
     let header_overrides = HeaderOverrides::parse(&args.headers)?;
-    let bytes = component_bytes(&args.component, &args.plugs)?;
+    let (name, bytes) = component_bytes(&args.registry, &args.component, &args.plugs)?;
     let (engine, _pooling) = engine::engine(&settings)?;
-    let name = args.component.display().to_string();
     let pre = engine::load(&engine, &name, &bytes)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

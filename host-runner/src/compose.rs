@@ -1,29 +1,29 @@
 //! In-process composition: plug components into a socket component's
 //! imports with wac-graph (the library behind `wac plug`), so
 //! `host-runner serve http-api.wasm --plug vector-processor.wasm` needs no
-//! separate composition step.
-
-use std::path::{Path, PathBuf};
+//! separate composition step. Inputs are bytes, already read or pulled and
+//! verified (`registry`), so files and registry references compose alike.
 
 use wac_graph::types::Package;
 use wac_graph::{CompositionGraph, EncodeOptions};
 
-/// Why a composition failed; every variant names the file involved.
+/// A component to compose: how messages name it, and its bytes.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// A path or a registry reference.
+    pub name: String,
+    /// The component.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a composition failed; every variant names the component involved.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    /// A file could not be read.
-    #[error("failed to read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A file is not a component wac can use.
-    #[error("{path} is not a usable component: {message}")]
+    /// A component wac cannot use.
+    #[error("{name} is not a usable component: {message}")]
     NotAComponent {
-        /// The file.
-        path: PathBuf,
+        /// The component.
+        name: String,
         /// wac's explanation.
         message: String,
     },
@@ -31,44 +31,42 @@ pub enum ComposeError {
     #[error("{plug} exports nothing that {socket} imports")]
     NothingPlugged {
         /// The socket.
-        socket: PathBuf,
+        socket: String,
         /// The plug.
-        plug: PathBuf,
+        plug: String,
     },
     /// wac-graph refused the composition.
     #[error("composing {socket} failed: {message}")]
     Graph {
         /// The socket.
-        socket: PathBuf,
+        socket: String,
         /// wac's explanation, with causes.
         message: String,
     },
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, ComposeError> {
-    std::fs::read(path).map_err(|source| ComposeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Plugs each of `plugs` into `socket` (in order) and returns the encoded,
 /// validated composition. Every plug must satisfy at least one import.
-pub fn plug(socket: &Path, plugs: &[PathBuf]) -> Result<Vec<u8>, ComposeError> {
+pub fn plug(socket: &Input, plugs: &[Input]) -> Result<Vec<u8>, ComposeError> {
     let mut graph = CompositionGraph::new();
-    let not_component = |path: &Path, e: &dyn std::fmt::Display| ComposeError::NotAComponent {
-        path: path.to_path_buf(),
+    let not_component = |input: &Input, e: &dyn std::fmt::Display| ComposeError::NotAComponent {
+        name: input.name.clone(),
         message: e.to_string(),
     };
-    let socket_pkg = Package::from_bytes("socket", None, read(socket)?, graph.types_mut())
+    let socket_pkg = Package::from_bytes("socket", None, socket.bytes.clone(), graph.types_mut())
         .map_err(|e| not_component(socket, &e))?;
     let socket_id = graph
         .register_package(socket_pkg)
         .map_err(|e| not_component(socket, &e))?;
     let mut ids = Vec::new();
-    for (i, path) in plugs.iter().enumerate() {
-        let pkg = Package::from_bytes(&format!("plug{i}"), None, read(path)?, graph.types_mut())
-            .map_err(|e| not_component(path, &e))?;
+    for (i, input) in plugs.iter().enumerate() {
+        let pkg = Package::from_bytes(
+            &format!("plug{i}"),
+            None,
+            input.bytes.clone(),
+            graph.types_mut(),
+        )
+        .map_err(|e| not_component(input, &e))?;
         let exports: Vec<String> = graph.types()[pkg.ty()].exports.keys().cloned().collect();
         let imports: Vec<String> = graph.types()[graph[socket_id].ty()]
             .imports
@@ -81,14 +79,14 @@ pub fn plug(socket: &Path, plugs: &[PathBuf]) -> Result<Vec<u8>, ComposeError> {
             .any(|e| imports.iter().any(|i| unversioned(i) == unversioned(e)))
         {
             return Err(ComposeError::NothingPlugged {
-                socket: socket.to_path_buf(),
-                plug: path.clone(),
+                socket: socket.name.clone(),
+                plug: input.name.clone(),
             });
         }
         ids.push(
             graph
                 .register_package(pkg)
-                .map_err(|e| not_component(path, &e))?,
+                .map_err(|e| not_component(input, &e))?,
         );
     }
     let graph_error = |e: &dyn std::error::Error| {
@@ -100,7 +98,7 @@ pub fn plug(socket: &Path, plugs: &[PathBuf]) -> Result<Vec<u8>, ComposeError> {
             source = cause.source();
         }
         ComposeError::Graph {
-            socket: socket.to_path_buf(),
+            socket: socket.name.clone(),
             message,
         }
     };

@@ -17,6 +17,8 @@
 //! - [`admission`]: the concurrency limit and its bounded queue;
 //! - [`server`]: listener, connections, drain;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
+//! - [`registry`]: `oci://` references: verified pulls, the cache, cosign
+//!   signatures, credentials;
 //! - [`log_stream`]: guest stdout/stderr with `wasmtime serve`'s prefixes.
 
 pub mod admission;
@@ -28,14 +30,18 @@ pub mod headers;
 pub mod log_stream;
 pub mod metrics;
 pub mod options;
+pub mod registry;
 pub mod server;
 
-/// Logs to stderr, filtered by `HOST_RUNNER_LOG` (default `info`).
+/// Logs to stderr, filtered by `HOST_RUNNER_LOG` (default `info`), with
+/// colours only when stderr is a terminal.
 pub fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOST_RUNNER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
