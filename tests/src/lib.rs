@@ -3,6 +3,8 @@
 //!
 //! Suites need `cargo xtask build` to have run (`cargo xtask test` does it).
 
+pub mod registry;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

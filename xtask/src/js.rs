@@ -159,42 +159,9 @@ fn ensure_node_modules(js: &Path) -> Result<()> {
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
 /// Installs Debian's Chromium with apt-get when [`CHROMIUM`] is missing.
 fn ensure_chromium() -> Result<()> {
-    if Path::new(CHROMIUM).exists() {
-        return Ok(());
-    }
-    if !is_root() {
-        bail!(
-            "{CHROMIUM} is missing and installing it needs root: run \
-             `sudo apt-get install -y chromium` and try again"
-        );
-    }
-    step("JS: installing Chromium (apt-get install -y chromium)");
-    let install = || {
-        let mut cmd = Command::new("apt-get");
-        cmd.args(["install", "-y", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    if run(&mut install()).is_err() {
-        step("JS: apt-get install failed; refreshing the package lists and retrying");
-        run(Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        run(&mut install())?;
-    }
-    if !Path::new(CHROMIUM).exists() {
-        bail!("apt-get installed chromium but {CHROMIUM} is still missing");
-    }
-    Ok(())
+    crate::apt::ensure(CHROMIUM, &["chromium"], &[])
 }
 
 /// `js/scripts/transpile.mjs`: jco transpile into `js/gen/vector-processor/`

@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's build steps as a Rust program instead of
 //! shell scripts. One module per task; `tools` installs what a task needs.
 
+mod apt;
 mod bench;
 mod bench_serve;
 mod build;
 mod js;
+mod publish;
 mod run;
 mod serve;
 mod test;
@@ -41,6 +43,8 @@ enum Task {
     },
     /// Fetch the pinned WASI WIT into wit/deps/ (done by build as needed).
     FetchWit,
+    /// Publish the three components to an OCI registry with wkg (and sign them).
+    Publish(publish::Args),
 }
 
 fn main() -> Result<()> {
@@ -53,6 +57,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::bench(&root, args),
         Task::Demo { port } => build::build(&root).and_then(|_| js::demo(&root, port)),
         Task::FetchWit => wit::fetch(&root),
+        Task::Publish(args) => publish::publish(&root, args),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::run::{run, step};
-use crate::{build, tools};
+use crate::{apt, build, tools};
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
@@ -28,6 +28,17 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     let start = Instant::now();
     build::build(root)?;
     let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
+    // The registry suite: the real wkg, Debian's OCI registry and htpasswd.
+    let wkg = tools::ensure(root, &tools::WKG)?;
+    apt::ensure(
+        "/usr/bin/docker-registry",
+        &["docker-registry", "apache2-utils"],
+        &[apt::Service {
+            name: "docker-registry",
+            packaged_cmdline: "/etc/docker/registry/config.yml",
+        }],
+    )?;
+    apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
     let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
 
     if !args.no_lint {
@@ -70,6 +81,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .current_dir(root)
         .env("VECPROC_WASMTIME", &wasmtime)
         .env("VECPROC_HOST_RUNNER", root.join("target/debug/host-runner"))
+        .env("VECPROC_WKG", &wkg)
+        .env("VECPROC_XTASK", std::env::current_exe()?)
         .args(["test", "--workspace"]))?;
 
     crate::js::test(root)?;

@@ -57,6 +57,16 @@ pub const WASMTIME: Tool = Tool {
     minutes: 8,
 };
 
+/// Publishes the components to OCI registries (`cargo xtask publish`) and
+/// pulls them back independently in the registry suite.
+pub const WKG: Tool = Tool {
+    krate: "wkg",
+    bin: "wkg",
+    version: "0.16.1",
+    features: None,
+    minutes: 4,
+};
+
 /// Rust targets the guests need.
 const TARGETS: &[&str] = &["wasm32-wasip1"];
 

@@ -5,7 +5,7 @@ use vecproc_tests::artifact;
 use wasmparser::{Parser, Payload};
 
 /// Top-level import and export names of a component.
-fn interface(path: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) fn interface(path: &str) -> (Vec<String>, Vec<String>) {
     let bytes = std::fs::read(artifact(path)).unwrap();
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
     let mut depth = 0usize;

@@ -10,11 +10,15 @@
 //!   400/431, HTTP/1.0 without Host, framing headers, a timeout after the
 //!   response started) over raw TCP, against both servers;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
-//!   admin endpoints, drain, timeouts, body limit).
+//!   admin endpoints, drain, timeouts, body limit);
+//! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
+//!   real OCI registry, the artifact layout, and host-runner serving and
+//!   composing by reference: digests, cache, credentials, signatures.
 
 mod compat;
 mod composition;
 mod guest;
 mod host_runner;
+mod registry;
 mod serve;
 mod wire;

@@ -1,0 +1,825 @@
+//! Distribution through a real OCI registry (Debian's `docker-registry` on a
+//! free loopback port): `cargo xtask publish` with the real `wkg`, an
+//! independent `wkg oci pull`, the Wasm artifact layout Kubernetes runtimes
+//! read, and host-runner serving and composing by reference with verified
+//! digests, its cache, credentials and cosign signatures. Every failure case
+//! asserts the message and the exit code.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vecproc_tests::registry::{key_pair, run_for, temp_dir, wkg_bin, xtask_bin, Output, Registry};
+use vecproc_tests::{artifact, host_runner_bin, post_json, Server};
+
+use crate::composition::interface;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const NAMES: [&str; 3] = ["vector-processor", "http-api", "vector-service"];
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// `cargo xtask publish --no-build --registry ADDR [extra]`.
+fn publish(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(xtask_bin());
+    cmd.args(["publish", "--no-build", "--registry", &registry.addr])
+        .args(extra)
+        .env("VECPROC_HOST_RUNNER", host_runner_bin())
+        .env("VECPROC_WKG", wkg_bin())
+        .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
+        .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", temp_dir("no-docker-config"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_for(cmd, Duration::from_secs(300))
+}
+
+/// Publishes and returns the three printed references, in `NAMES` order.
+fn publish_ok(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let out = publish(registry, extra, env);
+    assert_eq!(
+        out.code, 0,
+        "publish failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let refs: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+    assert_eq!(refs.len(), 3, "{}", out.stdout);
+    for (r, name) in refs.iter().zip(NAMES) {
+        let prefix = format!("oci://{}/vecproc/{name}:0.1.0@sha256:", registry.addr);
+        assert!(r.starts_with(&prefix), "{r} does not start with {prefix}");
+        assert_eq!(r.len(), prefix.len() + 64, "{r}");
+    }
+    refs
+}
+
+fn digest_of(reference: &str) -> &str {
+    reference.split_once('@').expect("a pinned reference").1
+}
+
+fn without_digest(reference: &str) -> &str {
+    reference.split_once('@').map_or(reference, |(r, _)| r)
+}
+
+/// `host-runner ARGS` with a clean credential environment.
+fn host_runner(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(host_runner_bin());
+    cmd.args(args)
+        .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
+        .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", temp_dir("no-docker-config"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_for(cmd, LIMIT)
+}
+
+/// Asserts a failed start: the exit code and one `Error:` line containing
+/// every needle, and no serving line.
+fn assert_refused(out: &Output, code: i32, needles: &[&str]) {
+    assert!(!out.stderr.contains("Serving HTTP on"), "{}", out.stderr);
+    assert_eq!(out.code, code, "{}", out.stderr);
+    let error = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Error: "))
+        .unwrap_or_else(|| panic!("no Error: line in\n{}", out.stderr));
+    for needle in needles {
+        assert!(error.contains(needle), "{error:?} lacks {needle:?}");
+    }
+}
+
+fn serve(reference: &str, flags: &[&str]) -> Server {
+    let mut cmd = Command::new(host_runner_bin());
+    cmd.arg("serve")
+        .arg("--addr=127.0.0.1:0")
+        .args(flags)
+        .arg(reference)
+        .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
+        .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", temp_dir("no-docker-config"));
+    Server::start(cmd)
+}
+
+fn assert_stats(server: &Server) {
+    let reply = post_json(&server.url("/stats"), "[3, 1, 2]");
+    assert_eq!(reply.status, 200);
+    let v = reply.json();
+    assert_eq!(
+        (v["count"].as_u64(), v["mean"].as_f64()),
+        (Some(3), Some(2.0))
+    );
+}
+
+fn manifest(registry: &Registry, repo: &str, reference: &str) -> (serde_json::Value, Vec<u8>) {
+    let (status, body) = registry.get(&format!("{repo}/manifests/{reference}"), OCI_MANIFEST);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    (serde_json::from_slice(&body).unwrap(), body)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    // openssl as an independent hash, so the test shares no code with the host.
+    let dir = temp_dir("hash");
+    let file = dir.join("blob");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-r"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn flags<'a>(registry: &'a Registry, cache: &'a Path) -> Vec<String> {
+    vec![
+        "--insecure-registry".into(),
+        registry.addr.clone(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn publish_round_trips_byte_identical_in_the_layout_kubernetes_pulls() {
+    let registry = Registry::anonymous();
+    let keys = temp_dir("keys");
+    let (private, public) = key_pair(&keys, "release");
+    let refs = publish_ok(
+        &registry,
+        &[
+            "--sign",
+            private.to_str().unwrap(),
+            "--source",
+            "https://example.org/vecproc",
+        ],
+        &[],
+    );
+
+    for (reference, name) in refs.iter().zip(NAMES) {
+        let file = artifact(&format!("{name}.wasm"));
+        let wasm = std::fs::read(&file).unwrap();
+        let repo = format!("vecproc/{name}");
+
+        // An independent pull with the real wkg gives the same bytes.
+        let out_dir = temp_dir("wkg-pull");
+        let pulled = out_dir.join("pulled.wasm");
+        let mut cmd = Command::new(wkg_bin());
+        cmd.args(["oci", "pull", "--insecure", &registry.addr])
+            .arg(format!("{}/{repo}:0.1.0", registry.addr))
+            .arg("-o")
+            .arg(&pulled);
+        let out = run_for(cmd, LIMIT);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            std::fs::read(&pulled).unwrap() == wasm,
+            "{name}: wkg pulled other bytes"
+        );
+        let _ = std::fs::remove_dir_all(&out_dir);
+
+        // The manifest: by tag its digest is the one publish printed.
+        let (m, raw) = manifest(&registry, &repo, "0.1.0");
+        assert_eq!(format!("sha256:{}", sha256_hex(&raw)), digest_of(reference));
+        assert_eq!(m["mediaType"], OCI_MANIFEST);
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.wasm.config.v0+json"
+        );
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1, "{m}");
+        assert_eq!(layers[0]["mediaType"], "application/wasm");
+        let layer_digest = format!("sha256:{}", sha256_hex(&wasm));
+        assert_eq!(layers[0]["digest"], layer_digest.as_str());
+        assert_eq!(layers[0]["size"], wasm.len());
+        let a = &m["annotations"];
+        assert_eq!(a["org.opencontainers.image.version"], "0.1.0");
+        assert_eq!(a["org.opencontainers.image.licenses"], "Apache-2.0");
+        assert_eq!(
+            a["org.opencontainers.image.source"],
+            "https://example.org/vecproc"
+        );
+        assert!(
+            a["org.opencontainers.image.description"]
+                .as_str()
+                .unwrap()
+                .len()
+                > 20,
+            "{a}"
+        );
+        assert_eq!(
+            a["org.opencontainers.image.revision"]
+                .as_str()
+                .unwrap()
+                .len(),
+            40,
+            "{a}"
+        );
+
+        // The config: what runwasi and containerd-shim-spin read.
+        let config_digest = m["config"]["digest"].as_str().unwrap();
+        let (status, config) = registry.get(&format!("{repo}/blobs/{config_digest}"), "*/*");
+        assert_eq!(status, 200);
+        let c: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(c["architecture"], "wasm");
+        assert_eq!(c["os"], "wasip2");
+        assert_eq!(c["layerDigests"], serde_json::json!([layer_digest]));
+        let (imports, exports) = interface(&format!("{name}.wasm"));
+        let sorted = |v: &serde_json::Value| {
+            let mut v: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut imports = imports;
+        let mut exports = exports;
+        imports.sort();
+        exports.sort();
+        assert_eq!(sorted(&c["component"]["imports"]), imports, "{name}");
+        assert_eq!(sorted(&c["component"]["exports"]), exports, "{name}");
+
+        // The signature, checked by openssl as an independent verifier, and
+        // its payload in the shape `cosign verify --key` expects.
+        let hex = digest_of(reference).trim_start_matches("sha256:");
+        let (sig, _) = manifest(&registry, &repo, &format!("sha256-{hex}.sig"));
+        let layer = &sig["layers"][0];
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        let (status, payload) = registry.get(
+            &format!("{repo}/blobs/{}", layer["digest"].as_str().unwrap()),
+            "*/*",
+        );
+        assert_eq!(status, 200);
+        let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(p["critical"]["type"], "cosign container image signature");
+        assert_eq!(
+            p["critical"]["image"]["docker-manifest-digest"],
+            digest_of(reference)
+        );
+        assert_eq!(
+            p["critical"]["identity"]["docker-reference"],
+            format!("{}/{repo}", registry.addr)
+        );
+        let b64 = layer["annotations"]["dev.cosignproject.cosign/signature"]
+            .as_str()
+            .unwrap();
+        let work = temp_dir("openssl-verify");
+        std::fs::write(work.join("payload.json"), &payload).unwrap();
+        std::fs::write(work.join("sig.b64"), b64).unwrap();
+        let decoded = Command::new("openssl")
+            .args(["base64", "-d", "-A", "-in"])
+            .arg(work.join("sig.b64"))
+            .arg("-out")
+            .arg(work.join("sig.der"))
+            .status()
+            .unwrap();
+        assert!(decoded.success());
+        let verified = Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&public)
+            .arg("-signature")
+            .arg(work.join("sig.der"))
+            .arg(work.join("payload.json"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&verified.stdout).trim(),
+            "Verified OK",
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        let _ = std::fs::remove_dir_all(&work);
+    }
+
+    // Publishing the same version again is refused before anything is pushed.
+    let again = publish(&registry, &[], &[]);
+    assert_ne!(again.code, 0);
+    assert!(
+        again
+            .stderr
+            .contains("vecproc:vector-processor@0.1.0 is already published")
+            && again.stderr.contains("bump `version`"),
+        "{}",
+        again.stderr
+    );
+    let _ = std::fs::remove_dir_all(&keys);
+}
+
+#[test]
+fn serves_and_composes_by_reference_and_refuses_wrong_names() {
+    let registry = Registry::anonymous();
+    let refs = publish_ok(&registry, &[], &[]);
+    let cache = temp_dir("cache-serve");
+    let f = flags(&registry, &cache);
+
+    // The composed service by tag.
+    let service = serve(without_digest(&refs[2]), &strs(&f));
+    assert_stats(&service);
+    drop(service);
+
+    // http-api by digest, composed in-process with the processor by tag:
+    // what `wac` cannot do from a registry.
+    let mut plug = strs(&f);
+    plug.extend(["--plug", without_digest(&refs[0])]);
+    let composed = serve(
+        &format!(
+            "oci://{}/vecproc/http-api@{}",
+            registry.addr,
+            digest_of(&refs[1])
+        ),
+        &plug,
+    );
+    assert_stats(&composed);
+    drop(composed);
+
+    // `compose` from references writes a file that serves the same API.
+    let out_dir = temp_dir("compose-out");
+    let out_file = out_dir.join("service.wasm");
+    let mut args = vec![
+        "compose",
+        without_digest(&refs[1]),
+        "--plug",
+        without_digest(&refs[0]),
+        "-o",
+    ];
+    let out_str = out_file.display().to_string();
+    args.push(&out_str);
+    args.extend(strs(&f));
+    let out = host_runner(&args, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let from_file = Server::host_runner(&out_file, &[]);
+    assert_stats(&from_file);
+    drop(from_file);
+
+    // `pull` prints the pinned reference.
+    let mut args = vec!["pull", without_digest(&refs[2])];
+    args.extend(strs(&f));
+    let out = host_runner(&args, &[]);
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (0, refs[2].as_str()),
+        "{}",
+        out.stderr
+    );
+
+    // A tag or a digest the registry does not have: exit 3, one line.
+    let wrong_tag = format!("oci://{}/vecproc/vector-service:9.9.9", registry.addr);
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", &wrong_tag];
+    args.extend(strs(&f));
+    assert_refused(
+        &host_runner(&args, &[]),
+        3,
+        &[&wrong_tag, "tag 9.9.9 not found in the registry"],
+    );
+
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let wrong_digest = format!("oci://{}/vecproc/vector-service@{zero}", registry.addr);
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", &wrong_digest];
+    args.extend(strs(&f));
+    assert_refused(
+        &host_runner(&args, &[]),
+        3,
+        &[
+            &wrong_digest,
+            &format!("manifest {zero} not found in the registry"),
+        ],
+    );
+
+    // A malformed reference is a usage error naming it.
+    let out = host_runner(&["serve", "oci://127.0.0.1:1/Bad/Name"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("oci://127.0.0.1:1/Bad/Name"),
+        "{}",
+        out.stderr
+    );
+
+    // Plain HTTP is used only for registries named with --insecure-registry.
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", without_digest(&refs[2])];
+    args.extend(["--cache-dir", cache.to_str().unwrap(), "--pull", "always"]);
+    assert_refused(
+        &host_runner(&args, &[]),
+        1,
+        &[
+            "TLS with the registry failed",
+            &format!("--insecure-registry {}", registry.addr),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+#[test]
+fn cache_serves_while_the_registry_is_down_and_corrupt_entries_are_pulled_again() {
+    let mut registry = Registry::anonymous();
+    let refs = publish_ok(&registry, &[], &[]);
+    let cache = temp_dir("cache-offline");
+    let f = flags(&registry, &cache);
+    let by_tag = without_digest(&refs[2]).to_string();
+    let by_digest = format!(
+        "oci://{}/vecproc/vector-service@{}",
+        registry.addr,
+        digest_of(&refs[2])
+    );
+
+    // --pull never with an empty cache: nothing to serve.
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", "--pull", "never", &by_digest];
+    args.extend(strs(&f));
+    assert_refused(
+        &host_runner(&args, &[]),
+        1,
+        &[&by_digest, "not in the cache", "--pull never"],
+    );
+
+    // A first serve fills the cache.
+    let server = serve(&by_tag, &strs(&f));
+    assert_stats(&server);
+    drop(server);
+
+    // Corrupt the cached component: the next start notices, drops it and
+    // pulls it again.
+    let layer = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(artifact("vector-service.wasm")).unwrap())
+    );
+    let cached = cache
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&cached).expect("the layer is cached");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cached, &bytes).unwrap();
+    let server = serve(&by_digest, &strs(&f));
+    assert!(
+        server.stderr().contains(&format!("cache entry {layer}"))
+            && server.stderr().contains("did not match its digest"),
+        "{}",
+        server.stderr()
+    );
+    assert_stats(&server);
+    drop(server);
+    assert_eq!(
+        sha256_hex(&std::fs::read(&cached).unwrap()),
+        layer.trim_start_matches("sha256:")
+    );
+
+    // The registry goes away.
+    registry.stop();
+    // A digest in the cache needs no network.
+    let server = serve(&by_digest, &strs(&f));
+    assert!(
+        server.stderr().contains("from the cache"),
+        "{}",
+        server.stderr()
+    );
+    assert_stats(&server);
+    drop(server);
+    // A tag falls back to the last digest seen for it, with a warning.
+    let server = serve(&by_tag, &strs(&f));
+    assert!(
+        server.stderr().contains("the registry is unreachable")
+            && server.stderr().contains(&format!(
+                "using {}, the last digest seen",
+                digest_of(&refs[2])
+            )),
+        "{}",
+        server.stderr()
+    );
+    assert_stats(&server);
+    drop(server);
+    // A digest the cache does not have: a clear error.
+    let unknown = format!(
+        "oci://{}/vecproc/vector-service@sha256:{}",
+        registry.addr,
+        "1".repeat(64)
+    );
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", &unknown];
+    args.extend(strs(&f));
+    assert_refused(
+        &host_runner(&args, &[]),
+        1,
+        &[
+            &unknown,
+            "the registry is unreachable",
+            "the cache has no copy of this digest",
+        ],
+    );
+    // --pull always never falls back.
+    let mut args = vec!["serve", "--addr=127.0.0.1:0", "--pull", "always", &by_tag];
+    args.extend(strs(&f));
+    assert_refused(
+        &host_runner(&args, &[]),
+        1,
+        &[&by_tag, "the registry is unreachable"],
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn a_tampered_blob_in_the_registry_is_refused() {
+    let registry = Registry::anonymous();
+    // Its own component, so no other test's blob is touched.
+    let fixture = artifact("fixtures/misbehaving.wasm");
+    let reference = format!("{}/tamper/misbehaving:1", registry.addr);
+    let mut cmd = Command::new(wkg_bin());
+    cmd.args(["oci", "push", "--insecure", &registry.addr, &reference])
+        .arg(&fixture);
+    let out = run_for(cmd, LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let wasm = std::fs::read(&fixture).unwrap();
+    let layer = format!("sha256:{}", sha256_hex(&wasm));
+    let stored = registry.blob_file(&layer);
+    let mut bytes = std::fs::read(&stored).expect("the registry stores the layer");
+    bytes[100] ^= 0x01;
+    std::fs::write(&stored, &bytes).unwrap();
+
+    let cache = temp_dir("cache-tamper");
+    let oci = format!("oci://{reference}");
+    let mut args = vec!["pull", &oci];
+    let f = flags(&registry, &cache);
+    args.extend(strs(&f));
+    let out = host_runner(&args, &[]);
+    assert_refused(&out, 1, &[&oci, "layer digest mismatch", &layer]);
+    // Nothing unverified is cached.
+    assert!(!cache
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"))
+        .exists());
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn credentials_come_from_the_environment_or_the_docker_config_and_never_leak() {
+    let registry = Registry::with_auth("vecproc", "correct-horse-battery");
+    let creds = [
+        ("HOST_RUNNER_REGISTRY_USERNAME", "vecproc"),
+        ("HOST_RUNNER_REGISTRY_PASSWORD", "correct-horse-battery"),
+    ];
+    let refs = publish_ok(&registry, &[], &creds);
+    let cache = temp_dir("cache-auth");
+    let f = flags(&registry, &cache);
+    let by_tag = without_digest(&refs[2]).to_string();
+    let mut args = vec!["pull", "--pull", "always", &by_tag];
+    args.extend(strs(&f));
+
+    // No credentials.
+    assert_refused(
+        &host_runner(&args, &[]),
+        1,
+        &[
+            &by_tag,
+            "requires credentials",
+            "HOST_RUNNER_REGISTRY_USERNAME",
+        ],
+    );
+    // Wrong password: refused, and the password appears nowhere.
+    let out = host_runner(
+        &args,
+        &[
+            ("HOST_RUNNER_REGISTRY_USERNAME", "vecproc"),
+            ("HOST_RUNNER_REGISTRY_PASSWORD", "wrong-password-value"),
+        ],
+    );
+    assert_refused(
+        &out,
+        1,
+        &[&by_tag, "refused the credentials of user \"vecproc\""],
+    );
+    assert!(
+        !out.stderr.contains("wrong-password-value")
+            && !out.stdout.contains("wrong-password-value")
+    );
+    // Only half of the pair.
+    assert_refused(
+        &host_runner(&args, &[("HOST_RUNNER_REGISTRY_USERNAME", "vecproc")]),
+        1,
+        &["set both HOST_RUNNER_REGISTRY_USERNAME and HOST_RUNNER_REGISTRY_PASSWORD"],
+    );
+    // The environment pair works.
+    let out = host_runner(&args, &creds);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("correct-horse-battery"));
+
+    // A docker-style config file works too (what `docker login` writes).
+    let docker = temp_dir("docker-config");
+    let auth = Command::new("openssl")
+        .args(["base64", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"vecproc:correct-horse-battery")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let auth = String::from_utf8(auth.stdout).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"auths": {registry.addr.clone(): {"auth": auth.trim()}}}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = Command::new(host_runner_bin());
+    cmd.arg("serve")
+        .arg("--addr=127.0.0.1:0")
+        .args(&f)
+        .arg(&by_tag)
+        .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
+        .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", &docker);
+    let server = Server::start(cmd);
+    assert_stats(&server);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&docker);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn verify_key_refuses_unsigned_foreign_and_misdirected_signatures() {
+    let registry = Registry::anonymous();
+    let keys = temp_dir("keys-verify");
+    let (private, public) = key_pair(&keys, "trusted");
+    let (_, other_public) = key_pair(&keys, "other");
+    let refs = publish_ok(&registry, &["--sign", private.to_str().unwrap()], &[]);
+    let cache = temp_dir("cache-verify");
+    let mut f = flags(&registry, &cache);
+    f.extend(["--verify-key".into(), public.display().to_string()]);
+
+    // Signed by the trusted key: served, plugs verified as well.
+    let server = serve(without_digest(&refs[2]), &strs(&f));
+    assert!(
+        server.stderr().contains("signature on"),
+        "{}",
+        server.stderr()
+    );
+    assert_stats(&server);
+    drop(server);
+    let mut plug = strs(&f);
+    plug.extend(["--plug", without_digest(&refs[0])]);
+    let server = serve(without_digest(&refs[1]), &plug);
+    assert_stats(&server);
+    drop(server);
+
+    // Push the fixture unsigned, into the service's repository and another.
+    let fixture = artifact("fixtures/misbehaving.wasm");
+    for reference in [
+        format!("{}/vecproc/vector-service:evil", registry.addr),
+        format!("{}/other/unsigned:1", registry.addr),
+    ] {
+        let mut cmd = Command::new(wkg_bin());
+        cmd.args(["oci", "push", "--insecure", &registry.addr, &reference])
+            .arg(&fixture);
+        let out = run_for(cmd, LIMIT);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let serve_args = |reference: &str, extra: &[&str]| {
+        let mut args = vec![
+            "serve".to_string(),
+            "--addr=127.0.0.1:0".into(),
+            reference.into(),
+        ];
+        args.extend(f.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+
+    // Unsigned.
+    let unsigned = format!("oci://{}/other/unsigned:1", registry.addr);
+    let out = host_runner(&strs(&serve_args(&unsigned, &[])), &[]);
+    assert_refused(
+        &out,
+        1,
+        &[&unsigned, "refused: it is not signed", ".sig signature"],
+    );
+
+    // An unsigned plug is refused even when the socket is signed.
+    let out = host_runner(
+        &strs(&serve_args(
+            without_digest(&refs[1]),
+            &["--plug", &unsigned],
+        )),
+        &[],
+    );
+    assert_refused(&out, 1, &[&unsigned, "not signed"]);
+
+    // Signed, but by another key.
+    let mut other = serve_args(without_digest(&refs[2]), &[]);
+    let at = other
+        .iter()
+        .position(|a| *a == public.display().to_string())
+        .unwrap();
+    other[at] = other_public.display().to_string();
+    let out = host_runner(&strs(&other), &[]);
+    assert_refused(
+        &out,
+        1,
+        &[
+            "refused: none of its 1 signature(s) verifies with",
+            "other.pub",
+        ],
+    );
+
+    // A valid signature copied onto another artifact's signature tag.
+    let service_hex = digest_of(&refs[2])
+        .trim_start_matches("sha256:")
+        .to_string();
+    let (_, sig_manifest) = manifest(
+        &registry,
+        "vecproc/vector-service",
+        &format!("sha256-{service_hex}.sig"),
+    );
+    let (_, evil_manifest) = manifest(&registry, "vecproc/vector-service", "evil");
+    let evil_hex = sha256_hex(&evil_manifest);
+    assert_eq!(
+        registry.put_manifest(
+            "vecproc/vector-service",
+            &format!("sha256-{evil_hex}.sig"),
+            &sig_manifest
+        ),
+        201
+    );
+    let evil = format!("oci://{}/vecproc/vector-service:evil", registry.addr);
+    let out = host_runner(&strs(&serve_args(&evil, &[])), &[]);
+    assert_refused(
+        &out,
+        1,
+        &[
+            &evil,
+            &format!("is for sha256:{service_hex}, not sha256:{evil_hex}"),
+        ],
+    );
+
+    // A local file carries no signature.
+    let file = artifact("vector-service.wasm");
+    let out = host_runner(&strs(&serve_args(file.to_str().unwrap(), &[])), &[]);
+    assert_refused(
+        &out,
+        1,
+        &["--verify-key requires every component to come from a registry"],
+    );
+    let _ = std::fs::remove_dir_all(&keys);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn a_registry_that_never_answers_fails_startup_within_the_timeout() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    // Accept connections and hold them open without a byte of answer.
+    let holder = thread::spawn(move || {
+        let mut held = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if let Ok((conn, _)) = silent.accept() {
+                held.push(conn);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let cache = temp_dir("cache-silent");
+    let reference = format!("oci://{addr}/vecproc/vector-service:0.1.0");
+    let started = Instant::now();
+    let out = host_runner(
+        &[
+            "serve",
+            "--addr=127.0.0.1:0",
+            "--insecure-registry",
+            &addr,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--registry-timeout",
+            "1s",
+            &reference,
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    assert_refused(
+        &out,
+        1,
+        &[&reference, "did not answer within 1s", "--registry-timeout"],
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&cache);
+}

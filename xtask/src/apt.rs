@@ -1,0 +1,90 @@
+//! Debian packages the suites need (Chromium, the OCI registry), installed
+//! with apt-get when their binary is missing.
+//!
+//! A package that starts a system service on install (docker-registry does,
+//! with its packaged config listening on every interface at :5000) has that
+//! service stopped and disabled at once: the suites start their own
+//! instances on loopback, and nothing of ours listens beyond it.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::run::{run, step};
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// A system service a package starts on install.
+pub struct Service {
+    /// The service name (systemd unit and init script).
+    pub name: &'static str,
+    /// A command-line fragment only the packaged instance has (its config
+    /// path), to kill it if no init system manages it.
+    pub packaged_cmdline: &'static str,
+}
+
+/// Installs `packages` when `binary` is missing; then stops and disables
+/// each of `services` the install may have started.
+pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<()> {
+    if Path::new(binary).exists() {
+        return Ok(());
+    }
+    let list = packages.join(" ");
+    if !is_root() {
+        bail!(
+            "{binary} is missing and installing it needs root: run \
+             `sudo apt-get install -y {list}` and try again"
+        );
+    }
+    step(&format!("installing {list} (apt-get install -y)"));
+    let install = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["install", "-y"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    if run(&mut install()).is_err() {
+        step("apt-get install failed; refreshing the package lists and retrying");
+        run(Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(&mut install())?;
+    }
+    for service in services {
+        stop_service(service);
+    }
+    if !Path::new(binary).exists() {
+        bail!("apt-get installed {list} but {binary} is still missing");
+    }
+    Ok(())
+}
+
+/// Stops and disables a system service by every means this machine may
+/// have (systemd, sysvinit), and kills a process still running from its
+/// packaged binary. Failures are ignored: most containers run no init.
+fn stop_service(service: &Service) {
+    let Service {
+        name,
+        packaged_cmdline,
+    } = service;
+    step(&format!(
+        "stopping the {name} system service the package may have started"
+    ));
+    let quiet = |cmd: &mut Command| {
+        let _ = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    };
+    quiet(Command::new("systemctl").args(["disable", "--now", name]));
+    quiet(Command::new("invoke-rc.d").args([name, "stop"]));
+    quiet(Command::new("update-rc.d").args([name, "disable"]));
+    quiet(Command::new("pkill").args(["-f", packaged_cmdline]));
+}
