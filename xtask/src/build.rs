@@ -1,8 +1,10 @@
 //! `cargo xtask build`: the guest components and their composition.
 //!
 //! Writes `target/wasm/vector-processor.wasm`, `target/wasm/http-api.wasm`
-//! and the composed `target/wasm/vector-service.wasm` (`wac plug`), plus the
-//! test fixtures under `target/wasm/fixtures/`.
+//! and the composed `target/wasm/vector-service.wasm` (`wac plug`), the
+//! test fixtures under `target/wasm/fixtures/`, and the WASI command
+//! `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for runtimes without the
+//! component model).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,10 +65,24 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .arg("-o")
         .arg(&service))?;
 
+    step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "-p", "vecproc-cli", "--target", "wasm32-wasip1"])
+            .args(["--profile", "wasm-cli"]),
+    )?;
+    fs::copy(
+        root.join("target/wasm32-wasip1/wasm-cli/vecproc.wasm"),
+        out.join("vecproc.wasm"),
+    )
+    .context("copying vecproc.wasm")?;
+
     for name in [
         "vector-processor.wasm",
         "http-api.wasm",
         "vector-service.wasm",
+        "vecproc.wasm",
     ] {
         let len = fs::metadata(out.join(name))?.len();
         eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
