@@ -14,7 +14,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::admission::Admission;
-use crate::engine::{self, EngineSettings, EpochTicker};
+use crate::capabilities::Capabilities;
+use crate::engine::{self, BodyHooks, EngineSettings, EpochTicker};
 use crate::handler::{Handler, HandlerConfig};
 use crate::headers::HeaderOverrides;
 use crate::metrics::Metrics;
@@ -124,13 +125,24 @@ struct ServeArgs {
     /// max-memory-size, fuel, max-wasm-stack, epoch-interruption.
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VAL[,..]]")]
     wasm: Vec<String>,
-    /// WASI options: http (always on), max-http-fields-size.
+    /// WASI options: cli, inherit-env, inherit-network, allow-ip-name-lookup,
+    /// tcp, udp, http (always on), max-http-fields-size,
+    /// http-outgoing-body-buffer-chunks, http-outgoing-body-chunk-size,
+    /// max-resources, hostcall-fuel, max-component-handles, max-random-size, cwd.
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
     wasi: Vec<String>,
     /// Optimization options: pooling-allocator, the pooling-* limits, and how
     /// pooled slots are reset (pooling-pagemap-scan, pooling-*-keep-resident).
     #[arg(short = 'O', long = "optimize", value_name = "KEY[=VAL[,..]]")]
     optimize: Vec<String>,
+    /// Pass an environment variable to the guest (`NAME=VAL`, or `NAME` to
+    /// pass the host's value); seen only with `-S cli` (repeatable).
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    envs: Vec<String>,
+    /// Preopen a host directory, read-write, for every instance
+    /// (`HOST[::GUEST]`); seen only with `-S cli` (repeatable).
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
+    dirs: Vec<String>,
     /// Add or replace a request header before the guest sees it: `name: value`,
     /// or `@file` with one header per line (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -371,9 +383,33 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
 
     let header_overrides = HeaderOverrides::parse(&args.headers)?;
+    let host_vars: Vec<_> = if wasi.inherit_env {
+        std::env::vars_os().collect()
+    } else {
+        Vec::new()
+    };
+    let capabilities = Capabilities::resolve(
+        &wasi,
+        &args.envs,
+        &args.dirs,
+        &|name| std::env::var_os(name),
+        &host_vars,
+    )?;
     let (name, bytes) = component_bytes(&args.registry, &args.component, &args.plugs)?;
     let (engine, _pooling) = engine::engine(&settings)?;
-    let pre = engine::load(&engine, &name, &bytes)?;
+    let pre = engine::load(
+        &engine,
+        &name,
+        &bytes,
+        capabilities.cli,
+        capabilities.network_error_code,
+    )?;
+    for line in capabilities.summary() {
+        tracing::info!("grants: {line}");
+    }
+    for flag in capabilities.inert_without_cli() {
+        tracing::warn!("{flag} has no effect without -S cli: the proxy world cannot see it");
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -417,6 +453,20 @@ fn serve(args: ServeArgs) -> Result<()> {
                 max_instance_reuse_count: args.max_instance_reuse_count,
                 idle_instance_timeout: args.idle_instance_timeout,
                 header_overrides,
+                capabilities,
+                body_hooks: {
+                    let mut hooks = BodyHooks::default();
+                    if let Some(n) = wasi.http_outgoing_body_buffer_chunks {
+                        hooks.buffer_chunks = n;
+                    }
+                    if let Some(n) = wasi.http_outgoing_body_chunk_size {
+                        hooks.chunk_size = n;
+                    }
+                    hooks
+                },
+                max_resources: wasi.max_resources,
+                hostcall_fuel: wasi.hostcall_fuel,
+                max_component_handles: wasi.max_component_handles,
             },
             Arc::clone(&metrics),
         );

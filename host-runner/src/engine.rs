@@ -16,12 +16,43 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::options::{OptimizeOptions, Tristate, WasmOptions};
 
+/// `-S http-outgoing-body-buffer-chunks` and `-S http-outgoing-body-chunk-size`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyHooks {
+    /// Body writes buffered per outgoing body.
+    pub buffer_chunks: usize,
+    /// The largest single body write.
+    pub chunk_size: usize,
+}
+
+impl Default for BodyHooks {
+    fn default() -> Self {
+        Self {
+            buffer_chunks: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_BUFFER_CHUNKS,
+            chunk_size: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpHooks for BodyHooks {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        self.buffer_chunks
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        self.chunk_size
+    }
+}
+
 /// Per-store state of one instance.
 pub struct Host {
-    /// WASI context (stdio and clocks).
+    /// WASI context (stdio and clocks; with `-S cli` also the environment,
+    /// preopens and sockets).
     pub wasi: WasiCtx,
     /// wasi:http context.
     pub http: WasiHttpCtx,
+    /// Outgoing-body settings.
+    pub hooks: BodyHooks,
     /// Resources the guest holds.
     pub table: ResourceTable,
     /// Memory and instance limits.
@@ -42,7 +73,7 @@ impl WasiHttpView for Host {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
     }
 }
@@ -233,9 +264,17 @@ pub fn engine(settings: &EngineSettings) -> Result<(Engine, bool), LoadError> {
     }
 }
 
-/// Compiles `bytes` (named `name` in errors), checks that it is a
-/// `wasi:http/proxy` component, links the proxy world and pre-instantiates it.
-pub fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<ProxyPre<Host>, LoadError> {
+/// Compiles `bytes` (named `name` in errors), checks that it exports
+/// `wasi:http/incoming-handler`, links the proxy world (every WASI p2
+/// interface with `cli`, as `-S cli` does for `wasmtime serve`) and
+/// pre-instantiates it.
+pub fn load(
+    engine: &Engine,
+    name: &str,
+    bytes: &[u8],
+    cli: bool,
+    network_error_code: bool,
+) -> Result<ProxyPre<Host>, LoadError> {
     if wasmparser_is_core_module(bytes) {
         return Err(LoadError::CoreModule);
     }
@@ -259,11 +298,29 @@ pub fn load(engine: &Engine, name: &str, bytes: &[u8]) -> Result<ProxyPre<Host>,
         });
     }
     let mut linker: Linker<Host> = Linker::new(engine);
-    let link = |e: wasmtime::Error| LoadError::Link {
-        name: name.into(),
-        message: format!("{e:#}"),
+    let link = |e: wasmtime::Error| {
+        let mut message = format!("{e:#}");
+        let needs_cli = ["wasi:cli/", "wasi:filesystem/", "wasi:sockets/"]
+            .iter()
+            .any(|i| message.contains(&format!("instance `{i}")));
+        if !cli && needs_cli {
+            message.push_str(
+                " (the proxy world has no environment, files or sockets: \
+                 serve it with -S cli to grant them, as wasmtime serve does)",
+            );
+        }
+        LoadError::Link {
+            name: name.into(),
+            message,
+        }
     };
-    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker).map_err(link)?;
+    if cli {
+        let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
+        options.network_error_code(network_error_code);
+        wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options).map_err(link)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker).map_err(link)?;
+    }
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
     let pre = linker.instantiate_pre(&component).map_err(link)?;
     ProxyPre::new(pre).map_err(link)

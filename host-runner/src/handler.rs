@@ -29,7 +29,8 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use crate::engine::Host;
+use crate::capabilities::Capabilities;
+use crate::engine::{BodyHooks, Host};
 use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
 use crate::metrics::Metrics;
@@ -62,6 +63,16 @@ pub struct HandlerConfig {
     pub idle_instance_timeout: Duration,
     /// `-H` overrides, applied before the guest sees the request.
     pub header_overrides: HeaderOverrides,
+    /// What each instance is granted (`-S cli`, `--env`, `--dir`, network).
+    pub capabilities: Capabilities,
+    /// Outgoing-body settings (`-S http-outgoing-body-*`).
+    pub body_hooks: BodyHooks,
+    /// `-S max-resources`.
+    pub max_resources: Option<usize>,
+    /// `-S hostcall-fuel`.
+    pub hostcall_fuel: Option<usize>,
+    /// `-S max-component-handles`.
+    pub max_component_handles: Option<usize>,
 }
 
 /// An instance waiting for its next request.
@@ -217,6 +228,11 @@ impl Handler {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(LogStream::new(Target::Stdout, id, prefix))
             .stderr(LogStream::new(Target::Stderr, id, prefix));
+        if let Err(e) = self.config.capabilities.apply(&mut wasi, id) {
+            // Checked at startup; a directory removed since then is the
+            // only way here, and the guest then runs without it.
+            tracing::warn!("instance {id}: {e:#}");
+        }
         let mut limits = StoreLimitsBuilder::new();
         if let Some(max) = self.config.max_memory_size {
             limits = limits.memory_size(max as usize);
@@ -225,14 +241,25 @@ impl Handler {
         if let Some(n) = self.config.max_http_fields_size {
             http.set_field_size_limit(n);
         }
+        let mut table = ResourceTable::new();
+        if let Some(max) = self.config.max_resources {
+            table.set_max_capacity(max);
+        }
         let host = Host {
             wasi: wasi.build(),
             http,
-            table: ResourceTable::new(),
+            hooks: self.config.body_hooks,
+            table,
             limits: limits.build(),
         };
         let mut store = Store::new(self.pre.engine(), host);
         store.limiter(|h| &mut h.limits);
+        if let Some(fuel) = self.config.hostcall_fuel {
+            store.set_hostcall_fuel(fuel);
+        }
+        if let Some(max) = self.config.max_component_handles {
+            store.set_max_component_handles(max);
+        }
         if let Some(fuel) = self.config.fuel {
             let _ = store.set_fuel(fuel);
         }

@@ -10,6 +10,8 @@
 //!
 //! Modules, one concern each:
 //! - [`options`]: the `-W`/`-S`/`-O` option groups, parsed as Wasmtime does;
+//! - [`capabilities`]: what `-S cli`, `--env`, `--dir` and the network keys
+//!   grant each instance;
 //! - [`compose`]: plugging components together with wac-graph;
 //! - [`engine`]: engine configuration, compilation, proxy validation;
 //! - [`handler`]: one request through one fresh instance;
@@ -22,6 +24,7 @@
 //! - [`log_stream`]: guest stdout/stderr with `wasmtime serve`'s prefixes.
 
 pub mod admission;
+pub mod capabilities;
 pub mod cli;
 pub mod compose;
 pub mod engine;

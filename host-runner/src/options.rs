@@ -30,6 +30,9 @@ pub enum OptionError {
         /// Why.
         why: String,
     },
+    /// Two options that may not be combined (Wasmtime's wording).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// Wasmtime knows the key but host-runner does not implement it.
     #[error("{group} option `{key}` is not supported by host-runner")]
     Unsupported {
@@ -62,6 +65,37 @@ pub struct WasiOptions {
     pub http: bool,
     /// `max-http-fields-size`.
     pub max_http_fields_size: Option<usize>,
+    /// `cli` (or its deprecated alias `common`): link every WASI p2
+    /// interface, not only the proxy world's.
+    pub cli: bool,
+    /// Whether `common` was given (it may not be combined with `cli`).
+    pub common_alias: bool,
+    /// `inherit-env`: copy the whole host environment.
+    pub inherit_env: bool,
+    /// `inherit-network`: any socket address (implies tcp and udp).
+    pub inherit_network: bool,
+    /// `allow-ip-name-lookup`.
+    pub allow_ip_name_lookup: Option<bool>,
+    /// `tcp`.
+    pub tcp: Option<bool>,
+    /// `udp`.
+    pub udp: Option<bool>,
+    /// `network-error-code`.
+    pub network_error_code: bool,
+    /// `http-outgoing-body-buffer-chunks`: body writes buffered per outgoing body.
+    pub http_outgoing_body_buffer_chunks: Option<usize>,
+    /// `http-outgoing-body-chunk-size`: the largest single body write.
+    pub http_outgoing_body_chunk_size: Option<usize>,
+    /// `max-resources`: entries in each store's resource table.
+    pub max_resources: Option<usize>,
+    /// `hostcall-fuel`: fuel for copying data into the host per call.
+    pub hostcall_fuel: Option<usize>,
+    /// `max-component-handles`.
+    pub max_component_handles: Option<usize>,
+    /// `max-random-size`: the largest `get-random-bytes` request.
+    pub max_random_size: Option<u64>,
+    /// `cwd`: the guest's initial working directory.
+    pub cwd: Option<String>,
 }
 
 impl Default for WasiOptions {
@@ -69,6 +103,21 @@ impl Default for WasiOptions {
         Self {
             http: true,
             max_http_fields_size: None,
+            cli: false,
+            common_alias: false,
+            inherit_env: false,
+            inherit_network: false,
+            allow_ip_name_lookup: None,
+            tcp: None,
+            udp: None,
+            network_error_code: false,
+            http_outgoing_body_buffer_chunks: None,
+            http_outgoing_body_chunk_size: None,
+            max_resources: None,
+            hostcall_fuel: None,
+            max_component_handles: None,
+            max_random_size: None,
+            cwd: None,
         }
     }
 }
@@ -244,6 +293,8 @@ impl WasiOptions {
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-S / --wasi";
         for (key, value, item) in items(arg) {
+            let flag = || parse_bool(value).map_err(|e| invalid(G, item, e));
+            let int = || parse_u64(value).map_err(|e| invalid(G, item, e));
             match key {
                 "http" => {
                     if !parse_bool(value).map_err(|e| invalid(G, item, e))? {
@@ -258,24 +309,55 @@ impl WasiOptions {
                     self.max_http_fields_size =
                         Some(parse_u64(value).map_err(|e| invalid(G, item, e))? as usize);
                 }
+                "cli" | "common" => {
+                    let on = parse_bool(value).map_err(|e| invalid(G, item, e))?;
+                    if key == "common" {
+                        self.common_alias = true;
+                    }
+                    if self.common_alias && (key == "cli" || self.cli) {
+                        return Err(OptionError::Conflict(
+                            "The -Scommon option should not be use with -Scli as it is a deprecated alias",
+                        ));
+                    }
+                    self.cli = on;
+                }
+                "inherit-env" => self.inherit_env = flag()?,
+                "inherit-network" => self.inherit_network = flag()?,
+                "allow-ip-name-lookup" => self.allow_ip_name_lookup = Some(flag()?),
+                "tcp" => self.tcp = Some(flag()?),
+                "udp" => self.udp = Some(flag()?),
+                "network-error-code" => self.network_error_code = flag()?,
+                "http-outgoing-body-buffer-chunks" => {
+                    self.http_outgoing_body_buffer_chunks = Some(int()? as usize);
+                }
+                "http-outgoing-body-chunk-size" => {
+                    self.http_outgoing_body_chunk_size = Some(int()? as usize);
+                }
+                "max-resources" => self.max_resources = Some(int()? as usize),
+                "hostcall-fuel" => self.hostcall_fuel = Some(int()? as usize),
+                "max-component-handles" => self.max_component_handles = Some(int()? as usize),
+                "max-random-size" => self.max_random_size = Some(int()?),
+                "cwd" => {
+                    let v = value.ok_or_else(|| invalid(G, item, "a value is required"))?;
+                    self.cwd = Some(v.to_string());
+                }
                 // Accepted and ignored by `wasmtime serve` as well.
-                "inherit-stdin" | "inherit-stdout" | "inherit-stderr" | "tls" | "p3" => {
+                "inherit-stdin" | "inherit-stdout" | "inherit-stderr" | "tls" | "p3"
+                | "cli-exit-with-code" => {
                     parse_bool(value).map_err(|e| invalid(G, item, e))?;
                 }
-                "cli"
-                | "common"
-                | "inherit-network"
-                | "tcp"
-                | "udp"
-                | "allow-ip-name-lookup"
-                | "inherit-env"
-                | "cwd"
-                | "keyvalue"
+                // Features this project does not build (nor does the
+                // `wasmtime serve` it installs), or that components cannot use.
+                "keyvalue"
+                | "keyvalue-in-memory-data"
                 | "config"
+                | "config-var"
                 | "nn"
+                | "nn-graph"
                 | "threads"
                 | "listenfd"
-                | "tcplisten" => return Err(unsupported(G, key)),
+                | "tcplisten"
+                | "preview2" => return Err(unsupported(G, key)),
                 _ => return Err(unknown(G, key)),
             }
         }
@@ -372,9 +454,20 @@ mod tests {
         assert_eq!(s.max_http_fields_size, Some(1024));
         assert!(s.apply("http=n").is_err());
         assert!(matches!(
-            s.apply("cli"),
+            s.apply("keyvalue"),
             Err(OptionError::Unsupported { .. })
         ));
+        s.apply("cli,inherit-network,tcp=n,http-outgoing-body-chunk-size=0x400,max-resources=10")
+            .unwrap();
+        assert!(s.cli && s.inherit_network);
+        assert_eq!(s.tcp, Some(false));
+        assert_eq!(s.http_outgoing_body_chunk_size, Some(1024));
+        assert_eq!(s.max_resources, Some(10));
+        let e = s.apply("common").unwrap_err().to_string();
+        assert!(e.contains("deprecated alias"), "{e}");
+        let mut alias = WasiOptions::default();
+        alias.apply("common").unwrap();
+        assert!(alias.cli);
         let mut o = OptimizeOptions::default();
         o.apply("pooling-pagemap-scan=auto,pooling-memory-keep-resident=0x10000")
             .unwrap();

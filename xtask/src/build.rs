@@ -2,7 +2,8 @@
 //!
 //! Writes `target/wasm/vector-processor.wasm`, `target/wasm/http-api.wasm`
 //! and the composed `target/wasm/vector-service.wasm` (`wac plug`), the
-//! test fixtures under `target/wasm/fixtures/`, and the WASI command
+//! test fixtures under `target/wasm/fixtures/` (cargo-component guests and
+//! a std-Rust `wasm32-wasip2` guest), and the WASI command
 //! `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for runtimes without the
 //! component model).
 
@@ -54,6 +55,20 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         out.join("fixtures/misbehaving.wasm"),
     )
     .context("copying the misbehaving fixture")?;
+
+    step(
+        "building std-Rust fixture guests (tests/fixtures-std, cargo build --target wasm32-wasip2)",
+    );
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root.join("tests/fixtures-std"))
+            .args(["build", "--release", "--target", "wasm32-wasip2"]),
+    )?;
+    fs::copy(
+        root.join("tests/fixtures-std/target/wasm32-wasip2/release/cli_guest.wasm"),
+        out.join("fixtures/cli-guest.wasm"),
+    )
+    .context("copying the cli-guest fixture")?;
 
     step("composing target/wasm/vector-service.wasm (wac plug)");
     let service = out.join("vector-service.wasm");

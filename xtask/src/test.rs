@@ -44,7 +44,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     if !args.no_lint {
         step("checking formatting (cargo fmt --check)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
-        for dir in ["components", "tests/fixtures"] {
+        for dir in ["components", "tests/fixtures", "tests/fixtures-std"] {
             run(cargo()
                 .current_dir(root.join(dir))
                 .args(["fmt", "--all", "--check"]))?;
@@ -70,6 +70,16 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         if !out.status.success() || text.lines().any(|l| l.starts_with("warning")) {
             bail!("cargo component clippy reported problems in the guest crates");
         }
+        step("linting std-Rust fixture guests (cargo clippy --target wasm32-wasip2 -D warnings)");
+        run(cargo().current_dir(root.join("tests/fixtures-std")).args([
+            "clippy",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     }
 
     step("building host-runner for the end-to-end suites");

@@ -67,8 +67,8 @@ pub const WKG: Tool = Tool {
     minutes: 4,
 };
 
-/// Rust targets the guests need.
-const TARGETS: &[&str] = &["wasm32-wasip1"];
+/// Rust targets the guests need (wasip2 for the std-Rust fixture guests).
+const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2"];
 
 fn cargo_bin_dir() -> PathBuf {
     std::env::var_os("CARGO_HOME")

@@ -1,5 +1,8 @@
 //! End-to-end suites over the built components (run `cargo xtask test`).
 //!
+//! - `cli_world`: a std-Rust `wasm32-wasip2` guest under `-S cli` (environment,
+//!   preopens, sockets, stdio, timeouts, echoes, body options, exit, store
+//!   limits), the same answers from `wasmtime serve` and host-runner;
 //! - `guest`: `vector-processor.wasm` instantiated in Wasmtime, every
 //!   function of the interface called through generated bindings;
 //! - `composition`: the composed file imports only `wasi:http/proxy`;
@@ -15,6 +18,7 @@
 //!   real OCI registry, the artifact layout, and host-runner serving and
 //!   composing by reference: digests, cache, credentials, signatures.
 
+mod cli_world;
 mod compat;
 mod composition;
 mod guest;
