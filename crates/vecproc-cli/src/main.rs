@@ -16,7 +16,9 @@ use vecproc_core::SortOrder;
 /// Statistics of numbers from standard input or FILE, as the JSON of the
 /// HTTP API's `POST /stats`; with `--sort`, the values sorted as a JSON array.
 #[derive(Parser)]
-#[command(name = "vecproc", version)]
+// `bin_name`: usage lines say `vecproc` whatever argv[0] a runtime passes
+// (`vecproc.wasm` under wasmtime, `main` under @wasmer/sdk).
+#[command(name = "vecproc", bin_name = "vecproc", version)]
 struct Args {
     /// Read from FILE instead of standard input (`-` is standard input).
     file: Option<PathBuf>,
