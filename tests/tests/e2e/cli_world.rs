@@ -6,8 +6,8 @@
 //! environment (`--env`, `-S inherit-env`, `INSTANCE_ID`), arguments and
 //! working directory, preopens (`--dir`), sockets (denied unless
 //! `-S inherit-network`), stdio with and without prefixes, a sleep under
-//! `-Wtimeout`, large echoes, the outgoing-body options, `exit`, and the
-//! per-store limits.
+//! `-Wtimeout`, large echoes, the outgoing-body options, `exit`, the
+//! per-store limits and the field size limit.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -343,4 +343,28 @@ fn exit_and_store_limits_are_answered_alike() {
     let servers = both(&["-Scli", "-Smax-resources=2"], &[]);
     let starved = same(&servers, "/env");
     assert_eq!(starved.status, 500);
+}
+
+#[test]
+fn the_field_size_limit_applies_alike() {
+    let servers = both(&["-Scli", "-Smax-http-fields-size=1024"], &[]);
+    // Headers the guest builds count against the limit: over it, the
+    // guest traps in both servers.
+    let over = same(&servers, "/big-header?n=5000");
+    assert_eq!(
+        (over.status, text(&over).as_str()),
+        (500, WASMTIME_500_PAGE)
+    );
+    let under = same(&servers, "/big-header?n=100");
+    assert_eq!(under.status, 200);
+    // Request headers reach the guest whole, in both.
+    let big = "x".repeat(5000);
+    for (name, server) in &servers {
+        let reply = request("GET", &server.url("/headers"), &[("x-big", &big)], None);
+        assert!(
+            text(&reply).contains("x-big: 5000 bytes"),
+            "{name}: {}",
+            text(&reply)
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! `wasi:cli/*`, `wasi:filesystem/*` and `wasi:sockets/*` and is servable only
 //! with `-S cli`. Every route answers `text/plain`.
 //!
-//! Routes: `/env` (sorted `K=V` lines), `/args`, `/cwd`, `/stdio` (a line on
+//! Routes: `/env` (sorted `K=V` lines), `/headers` (names and value sizes),
+//! `/big-header?n=N` (a header of N bytes), `/args`, `/cwd`, `/stdio` (a line on
 //! each stream), `/read?path=P`, `/write?path=P` (the request body), `/list?path=P`,
 //! `/connect?addr=A`, `/sleep?ms=N`, `/echo` (the body back), `/double-echo`
 //! (twice), `/check-write` (what the host's outgoing-body stream permits in
@@ -72,6 +73,27 @@ fn handle(request: &IncomingRequest) -> (u16, Vec<u8>) {
             let mut vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
             vars.sort();
             ok(vars.join("\n") + "\n")
+        }
+        "/headers" => {
+            // Names and value lengths of the request headers, sorted.
+            let mut lines: Vec<String> = request
+                .headers()
+                .entries()
+                .into_iter()
+                .map(|(name, value)| format!("{name}: {} bytes", value.len()))
+                .collect();
+            lines.sort();
+            ok(lines.join("\n") + "\n")
+        }
+        "/big-header" => {
+            // A response header of `n` bytes, which the host's field size
+            // limit may refuse.
+            let n: usize = query(&path, "n").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let fields = Fields::new();
+            match fields.append("x-big", &vec![b'x'; n]) {
+                Ok(()) => ok(format!("appended {n} bytes\n")),
+                Err(e) => (431, format!("{e:?}\n").into_bytes()),
+            }
         }
         "/args" => ok(format!("{:?}\n", std::env::args().collect::<Vec<_>>())),
         "/cwd" => ok(format!(
