@@ -37,7 +37,14 @@ const NODE_MAJOR_MIN: u32 = 20;
 /// Installs what the JavaScript suites need and runs them all.
 pub fn test(root: &Path) -> Result<()> {
     let js = js_dir(root);
-    require_built(root, &["vector-processor.wasm", "vector-service.wasm"])?;
+    require_built(
+        root,
+        &[
+            "vector-processor.wasm",
+            "vector-service.wasm",
+            "vecproc.wasm",
+        ],
+    )?;
     require_node()?;
     ensure_node_modules(&js)?;
     ensure_chromium()?;
@@ -50,6 +57,11 @@ pub fn test(root: &Path) -> Result<()> {
         "test/kernels.test.mjs",
         "test/http.test.mjs",
     ]))?;
+
+    step("JS: the service in workerd vs wasmtime serve; the WASI command on every runtime");
+    run(node(&js)
+        .args(["--test", "test/edge.test.mjs", "test/wasi.test.mjs"])
+        .env("VECPROC_CLI", root.join("target/debug/vecproc")))?;
 
     step("JS: Chromium end-to-end test of the demo page (N = 1,000,000)");
     run(node(&js)
@@ -77,6 +89,15 @@ pub fn demo(root: &Path, port: u16) -> Result<()> {
     run(node(&js)
         .arg("scripts/serve-demo.mjs")
         .arg(port.to_string()))
+}
+
+/// Checks Node.js and installs the npm packages (for `cargo xtask edge`);
+/// returns the npm project's directory.
+pub fn prepare_node(root: &Path) -> Result<PathBuf> {
+    let js = js_dir(root);
+    require_node()?;
+    ensure_node_modules(&js)?;
+    Ok(js)
 }
 
 /// Installs the npm packages and transpiles the components (for the
@@ -151,7 +172,8 @@ fn ensure_node_modules(js: &Path) -> Result<()> {
         return Ok(());
     }
     step(
-        "JS: installing the pinned npm packages (jco, preview2-shim, playwright-core; no browsers)",
+        "JS: installing the pinned npm packages (jco, preview2-shim, playwright-core, workerd, \
+         esbuild, @wasmer/sdk; no browsers)",
     );
     run(Command::new("npm")
         .args(["install", "--no-save", "--no-audit", "--no-fund"])

@@ -5,6 +5,7 @@ mod apt;
 mod bench;
 mod bench_serve;
 mod build;
+mod edge;
 mod js;
 mod publish;
 mod run;
@@ -43,6 +44,8 @@ enum Task {
     },
     /// Fetch the pinned WASI WIT into wit/deps/ (done by build as needed).
     FetchWit,
+    /// Build the worker bundle and serve the service with workerd on 127.0.0.1:8787.
+    Edge(edge::Args),
     /// Publish the three components to an OCI registry with wkg (and sign them).
     Publish(publish::Args),
 }
@@ -57,6 +60,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::bench(&root, args),
         Task::Demo { port } => build::build(&root).and_then(|_| js::demo(&root, port)),
         Task::FetchWit => wit::fetch(&root),
+        Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),
     }
 }

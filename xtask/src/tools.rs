@@ -67,6 +67,18 @@ pub const WKG: Tool = Tool {
     minutes: 4,
 };
 
+/// The native Wasmer runtime, for `cargo xtask test --all-runtimes` (the WASI
+/// command under `wasmer run`). Its default features plus the Cranelift
+/// backend, which is off by default; 7.4.2 is the last release for rustc
+/// 1.95. About 630 crates.
+pub const WASMER: Tool = Tool {
+    krate: "wasmer-cli",
+    bin: "wasmer",
+    version: "7.4.2",
+    features: Some("default,cranelift"),
+    minutes: 25,
+};
+
 /// Rust targets the guests need (wasip2 for the std-Rust fixture guests).
 const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2"];
 
