@@ -438,7 +438,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             None => None,
         };
         let _ticker =
-            timeout.map(|t| EpochTicker::start(engine.clone(), t.min(Duration::from_millis(50))));
+            timeout.map(|t| EpochTicker::start(engine.clone(), t.min(engine::EPOCH_TICK)));
         let metrics = Arc::new(Metrics::default());
         let handler = Handler::new(
             pre,

@@ -338,6 +338,13 @@ pub struct EpochTicker {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How often the epoch advances, and so how long a guest runs before it
+/// yields its worker thread. 5 ms keeps a request that arrives behind many
+/// busy guests waiting tens of milliseconds, not seconds (BENCHMARKS.md,
+/// fairness); the ticker thread's 200 wake-ups a second cost nothing
+/// measurable.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
 impl EpochTicker {
     /// Starts ticking.
     pub fn start(engine: Engine, interval: Duration) -> Self {

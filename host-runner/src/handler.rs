@@ -170,10 +170,19 @@ pub fn error_page() -> Response<HyperOutgoingBody> {
 }
 
 /// A request body that fails once more than `limit` bytes arrive.
+///
+/// The guest is first handed the byte that crosses the limit (the frame
+/// that crosses it is cut to `limit + 1` bytes) and only the next read
+/// fails. A guest that enforces its own limit, as the vector service does,
+/// therefore sees its body grow past that limit and answers its own 413,
+/// exactly as it does under `wasmtime serve`, which has no host limit; a
+/// guest that does not count gets a failed read. At most `limit + 1` bytes
+/// are ever passed on.
 struct LimitedBody {
     inner: Incoming,
     seen: u64,
     limit: u64,
+    crossed: bool,
 }
 
 impl Body for LimitedBody {
@@ -184,26 +193,36 @@ impl Body for LimitedBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if self.crossed {
+            return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                Some(self.seen),
+            ))));
+        }
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         match polled {
-            std::task::Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.seen += data.len() as u64;
-                    if self.seen > self.limit {
-                        return std::task::Poll::Ready(Some(Err(
-                            wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.seen)),
-                        )));
-                    }
+            Poll::Ready(Some(Ok(frame))) => {
+                let Some(data) = frame.data_ref() else {
+                    return Poll::Ready(Some(Ok(frame)));
+                };
+                let len = data.len() as u64;
+                if self.seen + len <= self.limit {
+                    self.seen += len;
+                    return Poll::Ready(Some(Ok(frame)));
                 }
-                std::task::Poll::Ready(Some(Ok(frame)))
+                let keep = (self.limit + 1 - self.seen) as usize;
+                let cut = data.slice(..keep);
+                self.seen += keep as u64;
+                self.crossed = true;
+                Poll::Ready(Some(Ok(Frame::data(cut))))
             }
-            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             other => other.map(|o| o.map(|r| r.map_err(Into::into))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        !self.crossed && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -306,12 +325,22 @@ impl Handler {
         };
         if self.config.epoch_interruption {
             // Yield to the runtime every tick, so the timeout can stop a
-            // guest that never returns.
-            store.epoch_deadline_async_yield_and_update(1);
+            // guest that never returns. The yield is tokio's own, which
+            // puts the task at the back of the run queue: Wasmtime's
+            // default yield wakes the task into the worker's LIFO slot, so
+            // a busy guest ran again at once and 20 looping guests kept a
+            // new request waiting for seconds (BENCHMARKS.md, fairness).
+            store.epoch_deadline_callback(|_| {
+                Ok(wasmtime::UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            });
         }
         let req = match self.config.max_request_body_size {
             Some(limit) => req.map(|inner| {
                 LimitedBody {
+                    crossed: false,
                     inner,
                     seen: 0,
                     limit,

@@ -222,7 +222,7 @@ fn unsupported_content_type_is_415() {
 }
 
 /// Reads one HTTP/1.1 response head and body (content-length framed).
-fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
+pub(crate) fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
