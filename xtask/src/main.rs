@@ -5,6 +5,7 @@ mod apt;
 mod bench;
 mod bench_serve;
 mod build;
+mod contract;
 mod edge;
 mod js;
 mod publish;
@@ -48,6 +49,8 @@ enum Task {
     Edge(edge::Args),
     /// Publish the three components to an OCI registry with wkg (and sign them).
     Publish(publish::Args),
+    /// Check the OpenAPI contract with schemathesis against `wasmtime serve`.
+    Contract(contract::Args),
 }
 
 fn main() -> Result<()> {
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
         Task::FetchWit => wit::fetch(&root),
         Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),
+        Task::Contract(args) => contract::contract(&root, args),
     }
 }
 

@@ -102,6 +102,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .env("VECPROC_WKG", &wkg)
         .env("VECPROC_XTASK", std::env::current_exe()?)
         .args(["test", "--workspace"]))?;
+    crate::contract::check(root, &wasmtime, &crate::contract::Args::default())?;
 
     crate::js::test(root)?;
     eprintln!(

@@ -279,6 +279,39 @@ mod tests {
         assert!(e.message.contains("column"), "{}", e.message);
     }
 
+    /// The edge of the JSON range, as the OpenAPI contract states it: a
+    /// number is accepted exactly when it rounds to a finite f64, that is
+    /// when |x| < 2^1024 − 2^970 (the midpoint between f64::MAX and 2^1024,
+    /// a tie that rounds to even, i.e. to infinity). Found by schemathesis,
+    /// which sent f64::MAX's decimal digits plus one as an integer when the
+    /// schema's bound was f64::MAX itself.
+    #[test]
+    fn json_range_is_round_to_nearest_f64() {
+        const MIDPOINT: &str = concat!(
+            "17976931348623158079372897140530341507993413271003782693617377898044496829276475",
+            "09466490179775872070963302864166928879109465555478519404026306574886715058206819",
+            "08902000708383676273854845817711531764475730270069855571366959622842914819860834",
+            "936475292719074168444365510704342711559699508093042880177904174497792",
+        );
+        assert_eq!(MIDPOINT.len(), 309);
+        let below = format!("{}1", &MIDPOINT[..308]);
+        let max_plus_one = format!("17976931348623157{}1", "0".repeat(291));
+        assert_eq!(max_plus_one.len(), 309);
+        for (sign, max) in [("", f64::MAX), ("-", -f64::MAX)] {
+            for accepted in [&below, &max_plus_one, "1.7976931348623158e308"] {
+                assert_eq!(json(&format!("[{sign}{accepted}]")).unwrap(), vec![max]);
+            }
+            for refused in [
+                MIDPOINT,
+                &format!("{MIDPOINT}.0"),
+                "1.797693134862315808e308",
+            ] {
+                let code = json_code(&format!("[{sign}{refused}]"));
+                assert_eq!(code, ErrorCode::NonFinite, "{sign}{refused}");
+            }
+        }
+    }
+
     #[test]
     fn binary() {
         let bytes: Vec<u8> = [1.5f64, -2.0]
