@@ -3,6 +3,9 @@
 //! - `cli_world`: a std-Rust `wasm32-wasip2` guest under `-S cli` (environment,
 //!   preopens, sockets, stdio, timeouts, echoes, body options, exit, store
 //!   limits), the same answers from `wasmtime serve` and host-runner;
+//! - `faults`: each guest fault (trap, stack overflow, loop, memory, an
+//!   endless body, a huge unread body, many at once) stopped, logged once,
+//!   counted, and followed by a served request, under both servers;
 //! - `guest`: `vector-processor.wasm` instantiated in Wasmtime, every
 //!   function of the interface called through generated bindings;
 //! - `composition`: the composed file imports only `wasi:http/proxy`;
@@ -21,6 +24,7 @@
 mod cli_world;
 mod compat;
 mod composition;
+mod faults;
 mod guest;
 mod host_runner;
 mod registry;
