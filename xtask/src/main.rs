@@ -7,6 +7,7 @@ mod bench_serve;
 mod build;
 mod contract;
 mod edge;
+mod fuzz;
 mod js;
 mod publish;
 mod run;
@@ -51,6 +52,8 @@ enum Task {
     Publish(publish::Args),
     /// Check the OpenAPI contract with schemathesis against `wasmtime serve`.
     Contract(contract::Args),
+    /// Run the libFuzzer targets in fuzz/ for a bounded time each (nightly).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> Result<()> {
@@ -66,6 +69,7 @@ fn main() -> Result<()> {
         Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),
         Task::Contract(args) => contract::contract(&root, args),
+        Task::Fuzz(args) => fuzz::fuzz(&root, args),
     }
 }
 

@@ -52,7 +52,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     if !args.no_lint {
         step("checking formatting (cargo fmt --check)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
-        for dir in ["components", "tests/fixtures", "tests/fixtures-std"] {
+        for dir in ["components", "tests/fixtures", "tests/fixtures-std", "fuzz"] {
             run(cargo()
                 .current_dir(root.join(dir))
                 .args(["fmt", "--all", "--check"]))?;
