@@ -1,5 +1,7 @@
 //! Admission control: at most N requests run at once; up to Q more wait, each
-//! for at most T, and the rest are answered 503 at once.
+//! for at most T, and the rest are answered 503 at once. With a memory
+//! budget, a request also waits (within the same T) while the budget has no
+//! room for another instance.
 //!
 //! `wasmtime serve --max-concurrent-requests` lets excess requests wait
 //! without bound; a bounded queue keeps latency bounded under overload and
@@ -11,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::memory_budget::MemoryBudget;
+
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
@@ -20,6 +24,9 @@ pub enum Rejected {
     /// The request waited for the whole queue timeout.
     #[error("no request slot became free within the queue timeout")]
     TimedOut,
+    /// The memory budget stayed spent for the whole queue timeout.
+    #[error("the host's memory budget is spent (--memory-budget)")]
+    MemoryBudget,
 }
 
 /// The concurrency limit and its bounded queue.
@@ -28,6 +35,7 @@ pub struct Admission {
     waiting: AtomicUsize,
     max_waiting: usize,
     max_wait: Duration,
+    budget: Option<(Arc<MemoryBudget>, u64)>,
 }
 
 impl Admission {
@@ -38,7 +46,14 @@ impl Admission {
             waiting: AtomicUsize::new(0),
             max_waiting,
             max_wait,
+            budget: None,
         }
+    }
+
+    /// Also waits for `reserve` bytes of room in `budget` before admitting.
+    pub fn with_budget(mut self, budget: Arc<MemoryBudget>, reserve: u64) -> Self {
+        self.budget = Some((budget, reserve));
+        self
     }
 
     /// Requests currently waiting.
@@ -46,8 +61,26 @@ impl Admission {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Waits for a slot, within the queue's bounds.
+    /// Waits for a slot (and room in the memory budget), within the
+    /// queue's bounds.
     pub async fn admit(&self) -> Result<OwnedSemaphorePermit, Rejected> {
+        let started = tokio::time::Instant::now();
+        let permit = self.slot().await?;
+        if let Some((budget, reserve)) = &self.budget {
+            if !budget.has_room(*reserve) {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                let left = self.max_wait.saturating_sub(started.elapsed());
+                let room = budget.wait_for_room(*reserve, left).await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                if !room {
+                    return Err(Rejected::MemoryBudget);
+                }
+            }
+        }
+        Ok(permit)
+    }
+
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, Rejected> {
         if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
             return Ok(permit);
         }

@@ -18,6 +18,7 @@ use crate::capabilities::Capabilities;
 use crate::engine::{self, BodyHooks, EngineSettings, EpochTicker};
 use crate::handler::{Handler, HandlerConfig};
 use crate::headers::HeaderOverrides;
+use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::options::{parse_duration, OptimizeOptions, WasiOptions, WasmOptions};
 use crate::registry::{self, Fetched, Fetcher, PullPolicy, RegistryOptions, Source};
@@ -47,6 +48,11 @@ enum Command {
     /// Sign a registry component (cosign key-pair format) and store the signature.
     Sign(SignArgs),
 }
+
+/// Room the memory budget must have before a request is admitted: about
+/// what a new instance of a small component takes (the vector service
+/// starts with 1.1 MiB of linear memory).
+const NEW_INSTANCE_RESERVE: u64 = 2 << 20;
 
 /// Exit status when a registry says a reference does not exist.
 pub const EXIT_NOT_FOUND: u8 = 3;
@@ -183,6 +189,11 @@ struct ServeArgs {
     /// Per-memory cap in bytes when `-W max-memory-size` is not given (0 disables).
     #[arg(long, default_value_t = 512 * 1024 * 1024)]
     max_memory_size: u64,
+    /// Bytes of guest linear memory all live instances may hold together
+    /// [default: half of physical memory]; 0 disables. A growth past it
+    /// fails, and new requests wait and then get 503 while it is spent.
+    #[arg(long, value_name = "BYTES")]
+    memory_budget: Option<u64>,
     /// Request bodies over this many bytes get 413 (0 disables).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_request_body_size: u64,
@@ -383,6 +394,11 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
 
     let header_overrides = HeaderOverrides::parse(&args.headers)?;
+    let memory_budget = match args.memory_budget {
+        Some(0) => None,
+        Some(bytes) => Some(MemoryBudget::new(bytes)),
+        None => Some(MemoryBudget::new(MemoryBudget::default_limit())),
+    };
     let host_vars: Vec<_> = if wasi.inherit_env {
         std::env::vars_os().collect()
     } else {
@@ -467,16 +483,25 @@ fn serve(args: ServeArgs) -> Result<()> {
                 max_resources: wasi.max_resources,
                 hostcall_fuel: wasi.hostcall_fuel,
                 max_component_handles: wasi.max_component_handles,
+                memory_budget: memory_budget.clone(),
             },
             Arc::clone(&metrics),
         );
         let app = Arc::new(App::new(
             handler,
-            Admission::new(
-                args.max_concurrent_requests,
-                args.max_queued_requests,
-                args.queue_timeout,
-            ),
+            match &memory_budget {
+                Some(budget) => Admission::new(
+                    args.max_concurrent_requests,
+                    args.max_queued_requests,
+                    args.queue_timeout,
+                )
+                .with_budget(Arc::clone(budget), NEW_INSTANCE_RESERVE),
+                None => Admission::new(
+                    args.max_concurrent_requests,
+                    args.max_queued_requests,
+                    args.queue_timeout,
+                ),
+            },
             metrics,
             ServerConfig {
                 header_read_timeout: args.header_read_timeout,

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Cache, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits,
-};
+use wasmtime::{Cache, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -55,8 +53,9 @@ pub struct Host {
     pub hooks: BodyHooks,
     /// Resources the guest holds.
     pub table: ResourceTable,
-    /// Memory and instance limits.
-    pub limits: StoreLimits,
+    /// Memory and instance limits, and this store's share of the host's
+    /// memory budget.
+    pub limits: crate::memory_budget::BudgetLimiter,
 }
 
 impl WasiView for Host {

@@ -33,6 +33,7 @@ use crate::capabilities::Capabilities;
 use crate::engine::{BodyHooks, Host};
 use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
+use crate::memory_budget::{BudgetLimiter, MemoryBudget};
 use crate::metrics::Metrics;
 
 /// The page `wasmtime serve` sends for every failure before a response
@@ -73,6 +74,8 @@ pub struct HandlerConfig {
     pub hostcall_fuel: Option<usize>,
     /// `-S max-component-handles`.
     pub max_component_handles: Option<usize>,
+    /// The host-wide budget for guest memory (`--memory-budget`).
+    pub memory_budget: Option<Arc<MemoryBudget>>,
 }
 
 /// An instance waiting for its next request.
@@ -269,7 +272,7 @@ impl Handler {
             http,
             hooks: self.config.body_hooks,
             table,
-            limits: limits.build(),
+            limits: BudgetLimiter::new(limits.build(), self.config.memory_budget.clone()),
         };
         let mut store = Store::new(self.pre.engine(), host);
         store.limiter(|h| &mut h.limits);

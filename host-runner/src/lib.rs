@@ -17,6 +17,7 @@
 //! - [`handler`]: one request through one fresh instance;
 //! - [`headers`]: `-H` request-header overrides;
 //! - [`admission`]: the concurrency limit and its bounded queue;
+//! - [`memory_budget`]: one budget for the guest memory of all instances;
 //! - [`server`]: listener, connections, drain;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
 //! - [`registry`]: `oci://` references: verified pulls, the cache, cosign
@@ -31,6 +32,7 @@ pub mod engine;
 pub mod handler;
 pub mod headers;
 pub mod log_stream;
+pub mod memory_budget;
 pub mod metrics;
 pub mod options;
 pub mod registry;

@@ -103,7 +103,7 @@ impl App {
                     "retry-after",
                     hyper::header::HeaderValue::from_static(match why {
                         Rejected::QueueFull => "1",
-                        Rejected::TimedOut => "2",
+                        Rejected::TimedOut | Rejected::MemoryBudget => "2",
                     }),
                 );
                 response
