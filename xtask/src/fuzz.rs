@@ -127,7 +127,9 @@ pub fn fuzz(root: &Path, args: Args) -> Result<()> {
             o.target,
             o.seconds,
             o.executions.map_or_else(|| "?".into(), |n| n.to_string()),
-            o.crash.as_deref().unwrap_or("no crash")
+            o.crash
+                .as_deref()
+                .map_or_else(|| "no crash".into(), |c| format!("crash: {c}"))
         );
     }
     let crashed: Vec<_> = outcomes.iter().filter(|o| o.crash.is_some()).collect();
