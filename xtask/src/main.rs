@@ -12,6 +12,7 @@ mod js;
 mod publish;
 mod run;
 mod serve;
+mod soak;
 mod test;
 mod tools;
 mod wit;
@@ -50,6 +51,8 @@ enum Task {
     Edge(edge::Args),
     /// Publish the three components to an OCI registry with wkg (and sign them).
     Publish(publish::Args),
+    /// Soak host-runner with mixed valid, invalid and faulting requests; report.
+    Soak(soak::Args),
     /// Check the OpenAPI contract with schemathesis against `wasmtime serve`.
     Contract(contract::Args),
     /// Run the libFuzzer targets in fuzz/ for a bounded time each (nightly).
@@ -68,6 +71,7 @@ fn main() -> Result<()> {
         Task::FetchWit => wit::fetch(&root),
         Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),
+        Task::Soak(args) => soak::soak(&root, args),
         Task::Contract(args) => contract::contract(&root, args),
         Task::Fuzz(args) => fuzz::fuzz(&root, args),
     }
