@@ -1,5 +1,8 @@
 //! End-to-end suites over the built components (run `cargo xtask test`).
 //!
+//! - `client_faults`: conflicting and lying framing, byte-by-byte bodies,
+//!   vanishing clients and 1,000 idle connections, under both servers, with
+//!   descriptors and RSS back near their baseline afterwards;
 //! - `cli_world`: a std-Rust `wasm32-wasip2` guest under `-S cli` (environment,
 //!   preopens, sockets, stdio, timeouts, echoes, body options, exit, store
 //!   limits), the same answers from `wasmtime serve` and host-runner;
@@ -22,6 +25,7 @@
 //!   composing by reference: digests, cache, credentials, signatures.
 
 mod cli_world;
+mod client_faults;
 mod compat;
 mod composition;
 mod faults;

@@ -28,7 +28,7 @@ fn open_with_200(name: &str, server: &Server, raw: &[u8]) -> TcpStream {
 
 /// Sends `raw` on a fresh connection and reads until the server closes it
 /// (or 10 s pass).
-fn exchange(server: &Server, raw: &[u8]) -> String {
+pub(crate) fn exchange(server: &Server, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(server.authority()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -41,7 +41,7 @@ fn exchange(server: &Server, raw: &[u8]) -> String {
 
 /// The status lines of every response in `reply`, in order (a body that
 /// ends without a newline runs straight into the next status line).
-fn status_lines(reply: &str) -> Vec<&str> {
+pub(crate) fn status_lines(reply: &str) -> Vec<&str> {
     reply
         .match_indices("HTTP/1.")
         .map(|(i, _)| &reply[i..i + reply[i..].find("\r\n").unwrap_or(0)])
