@@ -9,11 +9,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { jcoBin } from '../scripts/transpile.mjs';
+import { startWasmtimeServe, stopProcess, wasmtimeBin } from './servers.mjs';
 import { assertClose, assertStatistics, fixtures, freePort, repoRoot } from './helpers.mjs';
 
 const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
@@ -46,69 +47,6 @@ async function startJcoServe(workDir) {
     stopGroup(child);
     if (attempt === 3 || !/EADDRINUSE/.test(log)) throw new Error(`jco serve did not start:\n${log}`);
   }
-}
-
-/**
- * The wasmtime binary: $VECPROC_WASMTIME if set, else ~/.cargo/bin/wasmtime,
- * else `wasmtime` on PATH; undefined when none is found.
- */
-function wasmtimeBin() {
-  if (process.env.VECPROC_WASMTIME) return process.env.VECPROC_WASMTIME;
-  const cargo = join(homedir(), '.cargo', 'bin', 'wasmtime');
-  if (existsSync(cargo)) return cargo;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, 'wasmtime'))) return join(dir, 'wasmtime');
-  }
-  return undefined;
-}
-
-/**
- * Starts `wasmtime serve --addr 127.0.0.1:0` (the OS picks the port) and
- * resolves once it prints `Serving HTTP on http://127.0.0.1:PORT/`.
- */
-async function startWasmtimeServe(bin) {
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', service], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const port = await new Promise((ok) => {
-    const timer = setTimeout(() => ok(undefined), 60_000);
-    const onData = (chunk) => {
-      log += chunk;
-      const m = /Serving HTTP on http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    };
-    child.stdout.on('data', onData); // kept attached: the pipes are drained until exit
-    child.stderr.on('data', onData);
-    child.on('error', (err) => {
-      log += String(err);
-      clearTimeout(timer);
-      ok(undefined);
-    });
-    child.on('exit', () => {
-      clearTimeout(timer);
-      ok(undefined);
-    });
-  });
-  if (port === undefined) {
-    await stopProcess(child);
-    throw new Error(`${bin} serve did not start:\n${log}`);
-  }
-  return { child, base: `http://127.0.0.1:${port}` };
-}
-
-/** Stops one process: SIGTERM, then SIGKILL after 3 s. */
-function stopProcess(child) {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return done();
-    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** Stops the process group of `child` (jco serve and its forked server). */
@@ -244,7 +182,7 @@ describe(
 
     before(async () => {
       workDir = mkdtempSync(join(tmpdir(), 'vecproc-jco-serve-'));
-      const [a, b] = await Promise.allSettled([startJcoServe(workDir), startWasmtimeServe(wasmtime)]);
+      const [a, b] = await Promise.allSettled([startJcoServe(workDir), startWasmtimeServe(wasmtime, service)]);
       if (a.status === 'fulfilled') jco = a.value;
       if (b.status === 'fulfilled') wt = b.value;
       if (a.status === 'rejected') throw a.reason;

@@ -32,19 +32,24 @@ pub fn artifact(name: &str) -> PathBuf {
     path
 }
 
-/// The `wasmtime` executable: `$VECPROC_WASMTIME`, else `~/.cargo/bin/wasmtime`,
-/// else `wasmtime` on PATH.
-pub fn wasmtime_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("VECPROC_WASMTIME") {
+/// An executable: `$VAR` if set, else `~/.cargo/bin/NAME`, else `NAME` on PATH.
+pub fn tool(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
         return PathBuf::from(p);
     }
     if let Some(home) = std::env::var_os("HOME") {
-        let p = Path::new(&home).join(".cargo/bin/wasmtime");
+        let p = Path::new(&home).join(".cargo/bin").join(name);
         if p.exists() {
             return p;
         }
     }
-    PathBuf::from("wasmtime")
+    PathBuf::from(name)
+}
+
+/// The `wasmtime` executable: `$VECPROC_WASMTIME`, else `~/.cargo/bin/wasmtime`,
+/// else `wasmtime` on PATH.
+pub fn wasmtime_bin() -> PathBuf {
+    tool("VECPROC_WASMTIME", "wasmtime")
 }
 
 /// The `host-runner` executable: `$VECPROC_HOST_RUNNER`, else the workspace's

@@ -189,16 +189,7 @@ impl Drop for Registry {
 
 /// The `wkg` executable: `$VECPROC_WKG`, else `~/.cargo/bin/wkg`, else PATH.
 pub fn wkg_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("VECPROC_WKG") {
-        return PathBuf::from(p);
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let p = Path::new(&home).join(".cargo/bin/wkg");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from("wkg")
+    crate::tool("VECPROC_WKG", "wkg")
 }
 
 /// The xtask executable (`$VECPROC_XTASK`, set by `cargo xtask test`, else

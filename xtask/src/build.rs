@@ -144,3 +144,18 @@ pub fn build_bench_variants(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let o3 = built.pop().expect("two builds");
     Ok((o3, simd))
 }
+
+/// Builds host-runner in release and returns its path; `$VECPROC_HOST_RUNNER`
+/// names a binary to use instead (the test suites pass their debug build).
+pub fn host_runner(root: &Path) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("VECPROC_HOST_RUNNER") {
+        return Ok(path.into());
+    }
+    step("building host-runner (cargo build --release -p host-runner)");
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--release", "-p", "host-runner"]),
+    )?;
+    Ok(root.join("target/release/host-runner"))
+}

@@ -26,7 +26,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{output, run, step};
+use crate::run::{output, step};
 use crate::{build, tools};
 
 /// Options of `cargo xtask publish`.
@@ -128,19 +128,6 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn host_runner(root: &Path) -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("VECPROC_HOST_RUNNER") {
-        return Ok(path.into());
-    }
-    step("building host-runner (release) to check and sign references");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "-p", "host-runner"]),
-    )?;
-    Ok(root.join("target/release/host-runner"))
-}
-
 /// Publishes the three components.
 pub fn publish(root: &Path, args: Args) -> Result<()> {
     if args.registry.contains('/') || args.registry.is_empty() {
@@ -158,7 +145,7 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
         build::build(root)?;
     }
     let wkg = tools::ensure(root, &tools::WKG)?;
-    let host_runner = host_runner(root)?;
+    let host_runner = build::host_runner(root)?;
     let plain_http = args.insecure || is_loopback(&args.registry);
     let registry_flags: Vec<String> = if plain_http {
         vec!["--insecure-registry".into(), args.registry.clone()]

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::{run, step};
+use crate::run::step;
 use crate::{build, tools};
 
 /// Which server runs the component.
@@ -34,15 +34,7 @@ pub struct Args {
 pub fn serve(root: &Path, args: Args) -> Result<()> {
     let artifacts = build::build(root)?;
     let mut cmd = match args.runtime {
-        Runtime::HostRunner => {
-            step("building host-runner (cargo build --release -p host-runner)");
-            run(
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                    .current_dir(root)
-                    .args(["build", "--release", "-p", "host-runner"]),
-            )?;
-            Command::new(root.join("target/release/host-runner"))
-        }
+        Runtime::HostRunner => Command::new(build::host_runner(root)?),
         Runtime::Wasmtime => Command::new(tools::ensure(root, &tools::WASMTIME)?),
     };
     step(&format!("serving on http://{}/ (Ctrl-C stops)", args.addr));

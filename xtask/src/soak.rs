@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use vecproc_core::{SortOrder, Vector};
 
-use crate::run::{run, step};
+use crate::build;
+use crate::run::step;
 
 /// Options of `cargo xtask soak`.
 #[derive(clap::Args)]
@@ -339,23 +340,10 @@ fn one(
     })
 }
 
-fn host_runner(root: &Path) -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("VECPROC_HOST_RUNNER") {
-        return Ok(path.into());
-    }
-    step("building host-runner (release)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "-p", "host-runner"]),
-    )?;
-    Ok(root.join("target/release/host-runner"))
-}
-
 /// Runs the soak.
 pub fn soak(root: &Path, args: Args) -> Result<()> {
-    crate::build::build(root)?;
-    let bin = host_runner(root)?;
+    build::build(root)?;
+    let bin = build::host_runner(root)?;
     let mut service = Server::start(&bin, &root.join("target/wasm/vector-service.wasm"), &[])?;
     let mut fixture = Server::start(
         &bin,

@@ -468,19 +468,25 @@ impl Fetcher {
         Ok(key)
     }
 
+    /// The manifest `r` names, always from the registry (for `sign` and
+    /// `inspect`); a missing one is a `not_found` error.
+    async fn resolve(&self, r: &OciReference) -> Result<(Vec<u8>, Digest), FetchError> {
+        self.client.manifest(r).await.map_err(|e| match e {
+            NetError::NotFound => FetchError {
+                reference: r.to_string(),
+                problem: "not found in the registry".into(),
+                not_found: true,
+            },
+            e => fail(r, self.client.scrub(&e.to_string())),
+        })
+    }
+
     /// Signs the manifest `r` resolves to with `key` and stores the
     /// signature under cosign's tag, keeping signatures already there.
     /// Returns the signed digest and the signature tag.
     pub fn sign(&self, r: &OciReference, key: &PrivateKey) -> Result<(Digest, String), FetchError> {
         self.runtime.block_on(async {
-            let (manifest, digest) = self.client.manifest(r).await.map_err(|e| match e {
-                NetError::NotFound => FetchError {
-                    reference: r.to_string(),
-                    problem: "not found in the registry".into(),
-                    not_found: true,
-                },
-                e => fail(r, e.to_string()),
-            })?;
+            let (manifest, digest) = self.resolve(r).await?;
             WasmArtifact::from_manifest(&manifest, u64::MAX).map_err(|e| fail(r, e.to_string()))?;
             let tag = signature::signature_tag(&digest);
             let sig_ref = OciReference {
@@ -548,14 +554,7 @@ impl Fetcher {
     /// registry; for scripts (`host-runner inspect`).
     pub fn inspect(&self, r: &OciReference) -> Result<serde_json::Value, FetchError> {
         self.runtime.block_on(async {
-            let (manifest, digest) = self.client.manifest(r).await.map_err(|e| match e {
-                NetError::NotFound => FetchError {
-                    reference: r.to_string(),
-                    problem: "not found in the registry".into(),
-                    not_found: true,
-                },
-                e => fail(r, self.client.scrub(&e.to_string())),
-            })?;
+            let (manifest, digest) = self.resolve(r).await?;
             let artifact = WasmArtifact::from_manifest(&manifest, u64::MAX)
                 .map_err(|e| fail(r, e.to_string()))?;
             let config = self

@@ -395,42 +395,13 @@ fn instance_reuse_counts_up_and_restarts() {
     }
 }
 
-/// Sends an 80 MiB chunked JSON body to `/sort` and reads the answer, which
-/// arrives before the body is finished.
-fn chunked_oversize(server: &Server) -> (u16, serde_json::Value) {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(server.authority()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let authority = server.authority().to_string();
-    let sender = std::thread::spawn(move || {
-        write!(
-            writer,
-            "POST /sort HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
-        )?;
-        let chunk = vec![b' '; 1 << 20];
-        for _ in 0..80 {
-            write!(writer, "{:x}\r\n", chunk.len())?;
-            writer.write_all(&chunk)?;
-            writer.write_all(b"\r\n")?;
-        }
-        writer.write_all(b"0\r\n\r\n")
-    });
-    let answer = crate::serve::read_response(&mut stream);
-    drop(stream);
-    let _ = sender.join();
-    answer
-}
-
 #[test]
 fn a_streamed_body_over_the_limit_gets_the_guests_413_from_both() {
     // host-runner's own limit (64 MiB by default) hands the guest the byte
     // that crosses it before failing the read, so the guest's limit speaks.
     let mut answers = Vec::new();
     for (name, server) in servers(&artifact("vector-service.wasm"), &[]) {
-        let (status, body) = chunked_oversize(&server);
+        let (status, body) = crate::serve::chunked_oversize(server.authority());
         assert_eq!(status, 413, "{name}: {body}");
         assert_eq!(body["error"]["code"], "payload_too_large", "{name}");
         answers.push(body);
