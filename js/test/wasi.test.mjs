@@ -1,7 +1,7 @@
 // The WASI command target/wasm/vecproc.wasm (crate vecproc-cli, wasm32-wasip1)
 // on every runtime that is installed: `wasmtime run`, Node's `node:wasi`,
 // Wasmer's WASI layer through `@wasmer/sdk`, the native `wasmer` CLI when
-// $VECPROC_WASMER names one (`cargo xtask test --all-runtimes`), and the
+// $VECPROC_WASMER names one (`cargo xtask test` sets it), and the
 // native build (target/debug/vecproc, or $VECPROC_CLI). Every case must give
 // the same exit code, stdout and stderr bytes on all of them, and the
 // statistics must be the body `POST /stats` answers with under
@@ -213,7 +213,7 @@ describe('the WASI command gives the same bytes on every runtime', { skip: !exis
     const names = list.map((r) => r.name);
     for (const name of ['node:wasi', '@wasmer/sdk']) assert.ok(names.includes(name));
     if (wasmtime) assert.ok(names.includes('wasmtime run'));
-    console.log(`# runtimes: ${names.join(', ')}${wasmerCli ? '' : ' (native wasmer CLI: not installed; cargo xtask test --all-runtimes)'}`);
+    console.log(`# runtimes: ${names.join(', ')}${wasmerCli ? '' : ' (native wasmer CLI: not installed; cargo xtask test installs it)'}`);
   });
 
   const check = (name, outcomes, want) => {

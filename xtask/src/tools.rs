@@ -67,7 +67,7 @@ pub const WKG: Tool = Tool {
     minutes: 4,
 };
 
-/// The native Wasmer runtime, for `cargo xtask test --all-runtimes` (the WASI
+/// The native Wasmer runtime, for `cargo xtask test` (the WASI
 /// command under `wasmer run`). Its default features plus the Cranelift
 /// backend, which is off by default; 7.4.2 is the last release for rustc
 /// 1.95. About 630 crates.
