@@ -33,7 +33,7 @@ use crate::capabilities::Capabilities;
 use crate::engine::{BodyHooks, Host};
 use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
-use crate::memory_budget::{BudgetLimiter, MemoryBudget};
+use crate::memory_budget::{BudgetLease, BudgetLimiter, MemoryBudget};
 use crate::metrics::Metrics;
 
 /// The page `wasmtime serve` sends for every failure before a response
@@ -80,10 +80,32 @@ pub struct HandlerConfig {
 
 /// An instance waiting for its next request.
 struct Idle {
-    store: Store<Host>,
+    store: GuestStore,
     proxy: Proxy,
     uses: u64,
     since: Instant,
+}
+
+/// A store and the lease on its share of the memory budget. Fields drop
+/// in order: the store frees its memory first, then the lease returns the
+/// budget, so the budget never counts pages as free while they are still
+/// resident.
+struct GuestStore {
+    store: Store<Host>,
+    _lease: BudgetLease,
+}
+
+impl std::ops::Deref for GuestStore {
+    type Target = Store<Host>;
+    fn deref(&self) -> &Store<Host> {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for GuestStore {
+    fn deref_mut(&mut self) -> &mut Store<Host> {
+        &mut self.store
+    }
 }
 
 /// One guest call (instantiation included), logging its own failure.
@@ -245,7 +267,7 @@ impl Handler {
         }
     }
 
-    fn store(&self, id: u64) -> Store<Host> {
+    fn store(&self, id: u64) -> GuestStore {
         let prefix = self.config.logging_prefix;
         let mut wasi = WasiCtx::builder();
         wasi.stdout(LogStream::new(Target::Stdout, id, prefix))
@@ -267,12 +289,14 @@ impl Handler {
         if let Some(max) = self.config.max_resources {
             table.set_max_capacity(max);
         }
+        let (limiter, lease) =
+            BudgetLimiter::new(limits.build(), self.config.memory_budget.clone());
         let host = Host {
             wasi: wasi.build(),
             http,
             hooks: self.config.body_hooks,
             table,
-            limits: BudgetLimiter::new(limits.build(), self.config.memory_budget.clone()),
+            limits: limiter,
         };
         let mut store = Store::new(self.pre.engine(), host);
         store.limiter(|h| &mut h.limits);
@@ -285,7 +309,10 @@ impl Handler {
         if let Some(fuel) = self.config.fuel {
             let _ = store.set_fuel(fuel);
         }
-        store
+        GuestStore {
+            store,
+            _lease: lease,
+        }
     }
 
     /// Handles one request; never fails (failures become the 500 page).
@@ -381,7 +408,7 @@ impl Handler {
                     None => {
                         let started = Instant::now();
                         let p = pre
-                            .instantiate_async(&mut store)
+                            .instantiate_async(&mut *store)
                             .await
                             .map_err(|e| e.context("instantiation error"))?;
                         metrics.instantiation.observe(started.elapsed());
@@ -390,7 +417,7 @@ impl Handler {
                 };
                 handler
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
+                    .call_handle(&mut *store, req, out)
                     .await?;
                 // A clean finish may serve again; a trap or timeout never does.
                 if uses + 1 < reuse {

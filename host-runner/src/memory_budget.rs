@@ -5,8 +5,8 @@
 //! 512 MiB each, that alone would let a few hundred large uploads exhaust
 //! the machine. The budget (`--memory-budget`, default half of physical
 //! memory) is drawn on by every `memory.grow`, the initial allocation
-//! included, through each store's [`BudgetLimiter`], and given back when
-//! the store is dropped. A growth the budget cannot cover fails (the guest
+//! included, through each store's [`BudgetLimiter`], and given back by its
+//! [`BudgetLease`] once the store, and with it the memory, is gone. A growth the budget cannot cover fails (the guest
 //! sees `memory.grow` return -1, and a Rust guest aborts: a 500 before it
 //! answers), and while the budget is spent new requests wait in the
 //! admission queue ([`MemoryBudget::wait_for_room`]) and then get 503 with
@@ -97,22 +97,50 @@ impl MemoryBudget {
 }
 
 /// One store's limits: the per-memory and per-store caps, plus its share
-/// of the host's budget, returned when the store is dropped.
+/// of the host's budget.
+///
+/// The share is returned by the [`BudgetLease`] made with it, not by the
+/// limiter: a store drops its data (this limiter) before it frees its
+/// instances' memory, so a limiter that gave back on drop would let new
+/// growth in while the old pages were still resident. Keep the lease
+/// beside the store and drop it after.
 pub struct BudgetLimiter {
     inner: StoreLimits,
     budget: Option<Arc<MemoryBudget>>,
-    held: u64,
+    held: Arc<AtomicU64>,
     pending: u64,
 }
 
+/// Gives a store's share of the budget back when dropped.
+#[must_use = "dropping the lease returns the budget at once"]
+pub struct BudgetLease {
+    budget: Option<Arc<MemoryBudget>>,
+    held: Arc<AtomicU64>,
+}
+
 impl BudgetLimiter {
-    /// Limits `inner`, drawing on `budget` when there is one.
-    pub fn new(inner: StoreLimits, budget: Option<Arc<MemoryBudget>>) -> Self {
-        Self {
+    /// Limits `inner`, drawing on `budget` when there is one; the lease
+    /// returns what was drawn.
+    pub fn new(inner: StoreLimits, budget: Option<Arc<MemoryBudget>>) -> (Self, BudgetLease) {
+        let held = Arc::new(AtomicU64::new(0));
+        let lease = BudgetLease {
+            budget: budget.clone(),
+            held: Arc::clone(&held),
+        };
+        let limiter = Self {
             inner,
             budget,
-            held: 0,
+            held,
             pending: 0,
+        };
+        (limiter, lease)
+    }
+}
+
+impl Drop for BudgetLease {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.held.swap(0, Ordering::AcqRel));
         }
     }
 }
@@ -140,7 +168,7 @@ impl ResourceLimiter for BudgetLimiter {
             );
             return Ok(false);
         }
-        self.held += delta;
+        self.held.fetch_add(delta, Ordering::AcqRel);
         self.pending = delta;
         Ok(true)
     }
@@ -148,7 +176,7 @@ impl ResourceLimiter for BudgetLimiter {
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         if let Some(budget) = &self.budget {
             budget.give_back(self.pending);
-            self.held -= self.pending;
+            self.held.fetch_sub(self.pending, Ordering::AcqRel);
         }
         self.pending = 0;
         self.inner.memory_grow_failed(error)
@@ -176,14 +204,6 @@ impl ResourceLimiter for BudgetLimiter {
     }
 }
 
-impl Drop for BudgetLimiter {
-    fn drop(&mut self) {
-        if let Some(budget) = &self.budget {
-            budget.give_back(self.held);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,8 +211,10 @@ mod tests {
     #[test]
     fn growth_draws_on_the_budget_and_drop_returns_it() {
         let budget = MemoryBudget::new(10 << 20);
-        let mut a = BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
-        let mut b = BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
+        let (mut a, lease_a) =
+            BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
+        let (mut b, lease_b) =
+            BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
         assert!(a.memory_growing(0, 6 << 20, None).unwrap());
         assert_eq!(budget.used(), 6 << 20);
         // b cannot take what a holds.
@@ -200,27 +222,36 @@ mod tests {
         assert!(b.memory_growing(0, 4 << 20, None).unwrap());
         assert!(!budget.has_room(1));
         drop(a);
+        // The limiter alone gives nothing back: its store may still hold
+        // the pages.
+        assert_eq!(budget.used(), 10 << 20);
+        drop(lease_a);
         assert_eq!(budget.used(), 4 << 20);
         assert!(budget.has_room(6 << 20));
-        drop(b);
+        drop(lease_b);
         assert_eq!(budget.used(), 0);
+        drop(b);
     }
 
     #[test]
     fn a_failed_grow_is_given_back() {
         let budget = MemoryBudget::new(10 << 20);
-        let mut a = BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
+        let (mut a, lease_a) =
+            BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
         assert!(a.memory_growing(0, 1 << 20, None).unwrap());
         assert!(a.memory_growing(1 << 20, 3 << 20, None).unwrap());
         a.memory_grow_failed(wasmtime::Error::msg("mmap failed"))
             .unwrap();
         assert_eq!(budget.used(), 1 << 20);
+        drop(lease_a);
+        assert_eq!(budget.used(), 0);
     }
 
     #[tokio::test]
     async fn waiters_wake_when_room_is_freed() {
         let budget = MemoryBudget::new(4 << 20);
-        let mut a = BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
+        let (mut a, lease_a) =
+            BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)));
         assert!(a.memory_growing(0, 4 << 20, None).unwrap());
         assert!(
             !budget
@@ -233,6 +264,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(a);
+        drop(lease_a);
         assert!(waiter.await.unwrap());
     }
 

@@ -150,6 +150,19 @@ impl Server {
         self.child.id()
     }
 
+    /// A `/proc/PID/status` size field (`"VmRSS:"`, `"RssAnon:"`) in KiB,
+    /// or 0 once the process is gone.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(field))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// Waits up to `timeout` for the process to exit; its exit code, or `None`
     /// if it is still running (or died from a signal).
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {

@@ -258,8 +258,10 @@ fn stdio_is_prefixed_or_not_alike() {
                 "{name} {flags:?}: {}",
                 server.stdout()
             );
+            // The two streams are read by separate threads: wait for each.
             assert!(
-                server.stderr().lines().any(|l| l == err_line),
+                server.wait_for_output(err_line, Duration::from_secs(5))
+                    && server.stderr().lines().any(|l| l == err_line),
                 "{name} {flags:?}: {}",
                 server.stderr()
             );

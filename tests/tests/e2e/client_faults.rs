@@ -21,14 +21,7 @@ fn fds(server: &Server) -> usize {
 }
 
 fn rss_kib(server: &Server) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    server.status_kib("VmRSS:")
 }
 
 /// Waits up to 5 s for the server's descriptors to fall to `at_most`.
