@@ -33,6 +33,10 @@ use crate::server::{self, App, ServerConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How host-runner's own log lines are written: `text`, or `json` (one
+    /// object per line, for log collectors). Guest output is not affected.
+    #[arg(long, global = true, value_enum, default_value_t = crate::LogFormat::Text)]
+    log_format: crate::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -163,10 +167,15 @@ struct ServeArgs {
     /// Pass guest stdout/stderr through without the `stdout [N] :: ` prefix.
     #[arg(long)]
     no_logging_prefix: bool,
-    /// Requests one instance serves in sequence before it is retired (1: a
-    /// fresh instance per request). State then survives between requests.
-    #[arg(long, default_value_t = 1)]
-    max_instance_reuse_count: u64,
+    /// Requests one instance serves in sequence before it is retired. p2
+    /// default 1 (a fresh instance per request), p3 default 128; with
+    /// reuse, state survives between requests.
+    #[arg(long)]
+    max_instance_reuse_count: Option<u64>,
+    /// Requests one p3 instance serves at once (default 16); p2 instances
+    /// always serve one at a time.
+    #[arg(long)]
+    max_instance_concurrent_reuse_count: Option<u64>,
     /// How long an idle instance is kept for reuse.
     #[arg(long, default_value = "1s", value_parser = duration)]
     idle_instance_timeout: Duration,
@@ -276,6 +285,7 @@ struct SignArgs {
 /// Runs the command line; the binary only calls this.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    crate::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Compose(args) => compose(args),
@@ -417,8 +427,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         &engine,
         &name,
         &bytes,
-        capabilities.cli,
-        capabilities.network_error_code,
+        engine::LinkSettings {
+            cli: capabilities.cli,
+            network_error_code: capabilities.network_error_code,
+            p3: wasi.p3.unwrap_or(true),
+        },
     )?;
     for line in capabilities.summary() {
         tracing::info!("grants: {line}");
@@ -467,6 +480,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 epoch_interruption: timeout.is_some() || wasm.epoch_interruption,
                 max_http_fields_size: wasi.max_http_fields_size,
                 max_instance_reuse_count: args.max_instance_reuse_count,
+                max_instance_concurrent_reuse_count: args.max_instance_concurrent_reuse_count,
                 idle_instance_timeout: args.idle_instance_timeout,
                 header_overrides,
                 capabilities,

@@ -1,6 +1,7 @@
 //! The Wasmtime side of serving: engine configuration (pooling allocator,
 //! epoch interruption, code cache), compiling and checking the component,
-//! and the linker with exactly the `wasi:http/proxy` imports.
+//! and the linker with exactly the `wasi:http/proxy` imports (p2) and the
+//! `wasi:http/service` imports (p3), as `wasmtime serve` links them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Cache, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::options::{OptimizeOptions, Tristate, WasmOptions};
@@ -94,13 +95,20 @@ pub enum LoadError {
         /// Wasmtime's explanation.
         message: String,
     },
-    /// The component does not export `wasi:http/incoming-handler@0.2.x`.
-    #[error("{name} does not target wasi:http/proxy: it exports no wasi:http/incoming-handler@0.2.x (exports: {exports})")]
+    /// The component exports neither `wasi:http/incoming-handler@0.2.x`
+    /// nor `wasi:http/handler@0.3.x`.
+    #[error("{name} does not target wasi:http/proxy: it exports no wasi:http/incoming-handler@0.2.x, nor wasi:http/handler@0.3.x (wasi:http/service) (exports: {exports})")]
     NotProxy {
         /// The component's name.
         name: String,
         /// What it does export.
         exports: String,
+    },
+    /// A p3 component with `-S p3=n`.
+    #[error("{name} exports wasi:http/handler@0.3.x (WASI 0.3), which -S p3=n turns off")]
+    P3Disabled {
+        /// The component's name.
+        name: String,
     },
     /// An import is not provided by the proxy world.
     #[error("{name} cannot be served: {message}")]
@@ -263,17 +271,34 @@ pub fn engine(settings: &EngineSettings) -> Result<(Engine, bool), LoadError> {
     }
 }
 
+/// How the linker is filled: the proxy world, or every WASI interface
+/// (`-S cli`); with or without the WASI 0.3 interfaces (`-S p3`).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkSettings {
+    /// `-S cli`.
+    pub cli: bool,
+    /// `-S network-error-code`.
+    pub network_error_code: bool,
+    /// `-S p3` (on by default, as in `wasmtime serve` 48).
+    pub p3: bool,
+}
+
 /// Compiles `bytes` (named `name` in errors), checks that it exports
-/// `wasi:http/incoming-handler`, links the proxy world (every WASI p2
-/// interface with `cli`, as `-S cli` does for `wasmtime serve`) and
-/// pre-instantiates it.
+/// `wasi:http/handler@0.3` or `wasi:http/incoming-handler@0.2` (p3 wins
+/// when both are there, as in `wasmtime serve`), links what that world
+/// imports (every WASI interface with `cli`, as `-S cli` does for
+/// `wasmtime serve`) and pre-instantiates it.
 pub fn load(
     engine: &Engine,
     name: &str,
     bytes: &[u8],
-    cli: bool,
-    network_error_code: bool,
+    link_settings: LinkSettings,
 ) -> Result<ProxyPre<Host>, LoadError> {
+    let LinkSettings {
+        cli,
+        network_error_code,
+        p3,
+    } = link_settings;
     if wasmparser_is_core_module(bytes) {
         return Err(LoadError::CoreModule);
     }
@@ -283,10 +308,16 @@ pub fn load(
     })?;
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    if !exports
+    let exports_p3 = exports
         .iter()
-        .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."))
-    {
+        .any(|e| e.starts_with("wasi:http/handler@0.3."));
+    let exports_p2 = exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@0.2."));
+    if exports_p3 && !p3 && !exports_p2 {
+        return Err(LoadError::P3Disabled { name: name.into() });
+    }
+    if !exports_p3 && !exports_p2 {
         return Err(LoadError::NotProxy {
             name: name.into(),
             exports: if exports.is_empty() {
@@ -317,12 +348,30 @@ pub fn load(
         let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
         options.network_error_code(network_error_code);
         wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options).map_err(link)?;
+        if p3 {
+            wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(link)?;
+        }
     } else {
         wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker).map_err(link)?;
+        if p3 {
+            wasmtime_wasi::p3::clocks::add_to_linker(&mut linker).map_err(link)?;
+            wasmtime_wasi::p3::random::add_to_linker(&mut linker).map_err(link)?;
+            wasmtime_wasi::p3::cli::add_to_linker(&mut linker).map_err(link)?;
+        }
     }
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+    if p3 {
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(link)?;
+    }
     let pre = linker.instantiate_pre(&component).map_err(link)?;
-    ProxyPre::new(pre).map_err(link)
+    if p3 && exports_p3 {
+        if let Ok(service) = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+            return Ok(ProxyPre::P3(service));
+        }
+    }
+    wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+        .map(ProxyPre::P2)
+        .map_err(link)
 }
 
 /// A core module starts with the magic and version 1; a component with

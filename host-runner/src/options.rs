@@ -96,6 +96,9 @@ pub struct WasiOptions {
     pub max_random_size: Option<u64>,
     /// `cwd`: the guest's initial working directory.
     pub cwd: Option<String>,
+    /// `p3`: link the WASI 0.3 interfaces and serve `wasi:http/service`
+    /// components (default on, as in `wasmtime serve` 48).
+    pub p3: Option<bool>,
 }
 
 impl Default for WasiOptions {
@@ -118,6 +121,7 @@ impl Default for WasiOptions {
             max_component_handles: None,
             max_random_size: None,
             cwd: None,
+            p3: None,
         }
     }
 }
@@ -342,7 +346,8 @@ impl WasiOptions {
                     self.cwd = Some(v.to_string());
                 }
                 // Accepted and ignored by `wasmtime serve` as well.
-                "inherit-stdin" | "inherit-stdout" | "inherit-stderr" | "tls" | "p3"
+                "p3" => self.p3 = Some(parse_bool(value).map_err(|e| invalid(G, item, e))?),
+                "inherit-stdin" | "inherit-stdout" | "inherit-stderr" | "tls"
                 | "cli-exit-with-code" => {
                     parse_bool(value).map_err(|e| invalid(G, item, e))?;
                 }

@@ -1,6 +1,5 @@
 //! The `host-runner` binary: everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    host_runner::init_logging();
     host_runner::cli::main()
 }

@@ -377,3 +377,37 @@ fn the_memory_budget_bounds_concurrent_uploads() {
         "anonymous memory {after} KiB after, {baseline} KiB before"
     )
 }
+
+/// `--log-format json`: every host-runner log line on stderr is one JSON
+/// object (the access log too, with its fields), and no line carries a
+/// colour code; the serving line stays plain text for the harnesses.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let server = Server::host_runner(
+        &artifact("vector-service.wasm"),
+        &["--log-format=json", "--access-log"],
+    );
+    assert_eq!(get(&server.url("/health")).status, 200);
+    assert!(server.wait_for_output("\"status\":200", Duration::from_secs(5)));
+    let stderr = server.stderr();
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let mut access = 0;
+    for line in stderr
+        .lines()
+        .filter(|l| !l.starts_with("Serving HTTP on "))
+    {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{line}"
+        );
+        if event["target"] == "host_runner::access" {
+            access += 1;
+            assert_eq!(event["fields"]["status"], 200, "{line}");
+            assert_eq!(event["fields"]["path"], "/health", "{line}");
+            assert_eq!(event["fields"]["method"], "GET", "{line}");
+        }
+    }
+    assert_eq!(access, 1, "{stderr}");
+}

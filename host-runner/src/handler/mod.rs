@@ -1,0 +1,322 @@
+//! Running requests: the parts p2 and p3 share, and the choice between them.
+//!
+//! [`Handler::handle`] applies the `-H` overrides, answers 413 for a
+//! declared body over the limit before any guest runs, wraps the body so a
+//! streamed one stops at the limit ([`LimitedBody`]), and hands the request
+//! to the p2 path ([`p2`], `wasi:http/incoming-handler`, a fresh instance
+//! per request by default) or the p3 path ([`p3`], `wasi:http/handler`,
+//! instances reused in sequence and at once), chosen by the component's
+//! export as `wasmtime serve` chooses. Both make their stores with
+//! [`new_store`], so limits, fuel, the memory budget and the epoch yield
+//! are the same for both.
+
+pub mod p2;
+pub mod p3;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::handler::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::capabilities::Capabilities;
+use crate::engine::{BodyHooks, Host};
+use crate::headers::HeaderOverrides;
+use crate::log_stream::{LogStream, Target};
+use crate::memory_budget::{BudgetLease, BudgetLimiter, MemoryBudget};
+use crate::metrics::Metrics;
+
+/// The page `wasmtime serve` sends for every failure before a response
+/// exists (205 bytes, no trailing newline).
+pub const ERROR_PAGE: &str = "<!doctype html>\n<html>\n<head>\n    <title>500 Internal Server Error</title>\n</head>\n<body>\n    <center>\n        <h1>500 Internal Server Error</h1>\n        <hr>\n        wasmtime\n    </center>\n</body>\n</html>";
+
+/// How requests are run.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Wall-clock limit for the whole `handle` call (body streaming included).
+    pub timeout: Option<Duration>,
+    /// Per-memory cap in bytes.
+    pub max_memory_size: Option<u64>,
+    /// Fuel per store.
+    pub fuel: Option<u64>,
+    /// Prefix guest output with `stdout [N] :: `.
+    pub logging_prefix: bool,
+    /// Request bodies over this many bytes get 413.
+    pub max_request_body_size: Option<u64>,
+    /// Whether epoch interruption is on (then guests yield every tick).
+    pub epoch_interruption: bool,
+    /// `max-http-fields-size` for the guest.
+    pub max_http_fields_size: Option<usize>,
+    /// Requests one instance serves, in sequence, before it is retired
+    /// (`None`: `wasmtime serve`'s default, 1 for p2 and 128 for p3).
+    pub max_instance_reuse_count: Option<u64>,
+    /// Requests one p3 instance serves at once (`None`: 16; p2: always 1).
+    pub max_instance_concurrent_reuse_count: Option<u64>,
+    /// How long an idle instance is kept for reuse.
+    pub idle_instance_timeout: Duration,
+    /// `-H` overrides, applied before the guest sees the request.
+    pub header_overrides: HeaderOverrides,
+    /// What each instance is granted (`-S cli`, `--env`, `--dir`, network).
+    pub capabilities: Capabilities,
+    /// Outgoing-body settings (`-S http-outgoing-body-*`).
+    pub body_hooks: BodyHooks,
+    /// `-S max-resources`.
+    pub max_resources: Option<usize>,
+    /// `-S hostcall-fuel`.
+    pub hostcall_fuel: Option<usize>,
+    /// `-S max-component-handles`.
+    pub max_component_handles: Option<usize>,
+    /// The host-wide budget for guest memory (`--memory-budget`).
+    pub memory_budget: Option<Arc<MemoryBudget>>,
+}
+
+/// Runs requests against a pre-instantiated component, p2 or p3.
+pub enum Handler {
+    /// `wasi:http/incoming-handler@0.2`.
+    P2(p2::Handler),
+    /// `wasi:http/handler@0.3`.
+    P3(p3::Handler),
+}
+
+impl Handler {
+    /// A handler for `pre`, p2 or p3 as it was loaded.
+    pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+        match pre {
+            ProxyPre::P2(pre) => Handler::P2(p2::Handler::new(pre, config, metrics)),
+            ProxyPre::P3(pre) => Handler::P3(p3::Handler::new(pre, config, metrics)),
+        }
+    }
+
+    /// Which WASI HTTP version is served: `"p2"` or `"p3"`.
+    pub fn version(&self) -> &'static str {
+        match self {
+            Handler::P2(_) => "p2",
+            Handler::P3(_) => "p3",
+        }
+    }
+
+    fn config(&self) -> &HandlerConfig {
+        match self {
+            Handler::P2(h) => h.config(),
+            Handler::P3(h) => h.config(),
+        }
+    }
+
+    /// Handles one request; never fails (failures become the 500 page).
+    pub async fn handle(&self, mut req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let config = self.config();
+        if !config.header_overrides.is_empty() {
+            config.header_overrides.apply(req.headers_mut());
+        }
+        if let (Some(limit), Some(declared)) = (
+            config.max_request_body_size,
+            req.headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            if declared > limit {
+                return simple(
+                    413,
+                    "text/plain; charset=utf-8",
+                    format!(
+                        "request body of {declared} bytes is over the limit of {limit} bytes\n"
+                    ),
+                );
+            }
+        }
+        let req = match config.max_request_body_size {
+            Some(limit) => req.map(|inner| {
+                LimitedBody {
+                    crossed: false,
+                    inner,
+                    seen: 0,
+                    limit,
+                }
+                .boxed_unsync()
+            }),
+            None => req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()),
+        };
+        match self {
+            Handler::P2(h) => h.handle(req).await,
+            Handler::P3(h) => h.handle(req).await,
+        }
+    }
+}
+
+/// A store and the lease on its share of the memory budget. Fields drop
+/// in order: the store frees its memory first, then the lease returns the
+/// budget, so the budget never counts pages as free while they are still
+/// resident.
+pub(crate) struct GuestStore {
+    pub(crate) store: Store<Host>,
+    pub(crate) lease: BudgetLease,
+}
+
+impl std::ops::Deref for GuestStore {
+    type Target = Store<Host>;
+    fn deref(&self) -> &Store<Host> {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for GuestStore {
+    fn deref_mut(&mut self) -> &mut Store<Host> {
+        &mut self.store
+    }
+}
+
+/// A store for instance `id`: prefixed stdio, the granted capabilities,
+/// memory and resource limits with a lease on the memory budget, fuel, and
+/// the epoch yield.
+pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> GuestStore {
+    let prefix = config.logging_prefix;
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(LogStream::new(Target::Stdout, id, prefix))
+        .stderr(LogStream::new(Target::Stderr, id, prefix));
+    if let Err(e) = config.capabilities.apply(&mut wasi, id) {
+        // Checked at startup; a directory removed since then is the
+        // only way here, and the guest then runs without it.
+        tracing::warn!("instance {id}: {e:#}");
+    }
+    let mut limits = StoreLimitsBuilder::new();
+    if let Some(max) = config.max_memory_size {
+        limits = limits.memory_size(max as usize);
+    }
+    let mut http = WasiHttpCtx::new();
+    if let Some(n) = config.max_http_fields_size {
+        http.set_field_size_limit(n);
+    }
+    let mut table = ResourceTable::new();
+    if let Some(max) = config.max_resources {
+        table.set_max_capacity(max);
+    }
+    let (limiter, lease) = BudgetLimiter::new(limits.build(), config.memory_budget.clone());
+    let host = Host {
+        wasi: wasi.build(),
+        http,
+        hooks: config.body_hooks,
+        table,
+        limits: limiter,
+    };
+    let mut store = Store::new(engine, host);
+    store.limiter(|h| &mut h.limits);
+    if let Some(fuel) = config.hostcall_fuel {
+        store.set_hostcall_fuel(fuel);
+    }
+    if let Some(max) = config.max_component_handles {
+        store.set_max_component_handles(max);
+    }
+    if let Some(fuel) = config.fuel {
+        let _ = store.set_fuel(fuel);
+    }
+    if config.epoch_interruption {
+        // Yield to the runtime every tick, so the timeout can stop a
+        // guest that never returns. The yield is tokio's own, which
+        // puts the task at the back of the run queue: Wasmtime's
+        // default yield wakes the task into the worker's LIFO slot, so
+        // a busy guest ran again at once and 20 looping guests kept a
+        // new request waiting for seconds (BENCHMARKS.md, fairness).
+        store.epoch_deadline_callback(|_| {
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+    }
+    GuestStore { store, lease }
+}
+
+/// A plain response with a small body.
+pub fn simple(
+    status: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<HyperOutgoingBody> {
+    let body: Bytes = body.into();
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .body(
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .expect("static parts are valid")
+}
+
+/// The 500 page.
+pub fn error_page() -> Response<HyperOutgoingBody> {
+    simple(500, "text/html; charset=UTF-8", ERROR_PAGE)
+}
+
+/// A request body that fails once more than `limit` bytes arrive.
+///
+/// The guest is first handed the byte that crosses the limit (the frame
+/// that crosses it is cut to `limit + 1` bytes) and only the next read
+/// fails. A guest that enforces its own limit, as the vector service does,
+/// therefore sees its body grow past that limit and answers its own 413,
+/// exactly as it does under `wasmtime serve`, which has no host limit; a
+/// guest that does not count gets a failed read. At most `limit + 1` bytes
+/// are ever passed on.
+struct LimitedBody {
+    inner: Incoming,
+    seen: u64,
+    limit: u64,
+    crossed: bool,
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if self.crossed {
+            return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                Some(self.seen),
+            ))));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                let Some(data) = frame.data_ref() else {
+                    return Poll::Ready(Some(Ok(frame)));
+                };
+                let len = data.len() as u64;
+                if self.seen + len <= self.limit {
+                    self.seen += len;
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                let keep = (self.limit + 1 - self.seen) as usize;
+                let cut = data.slice(..keep);
+                self.seen += keep as u64;
+                self.crossed = true;
+                Poll::Ready(Some(Ok(Frame::data(cut))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            other => other.map(|o| o.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        !self.crossed && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

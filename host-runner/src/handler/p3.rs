@@ -1,0 +1,225 @@
+//! WASI 0.3 (`wasi:http/handler`, the `wasi:http/service` world): requests
+//! run on reused instances, in sequence and at once, as `wasmtime serve` 48
+//! runs them.
+//!
+//! The dispatch is `wasmtime-wasi-http`'s own [`ProxyHandler`], the one
+//! `wasmtime serve` uses: a worker task per instance takes requests from a
+//! shared queue while [`Worker::should_accept_request`] allows (up to
+//! `--max-instance-concurrent-reuse-count` at once, 16 by default, and
+//! `--max-instance-reuse-count` in all, 128), and the instance is retired
+//! after `--idle-instance-timeout` without work, after a trap, or once a
+//! request outlives the request timeout. What host-runner adds is in the
+//! store ([`super::new_store`]: limits, fuel, the memory budget, the epoch
+//! yield) and around the call: the timeout on instantiation as well, the
+//! counters in `/metrics`, and `wasmtime serve`'s 500 page and log lines.
+//!
+//! A trap ends the instance, and with it every request it was serving at
+//! that moment: the price of concurrent reuse, the same under
+//! `wasmtime serve`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::{Request, Response};
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi_http::handler::{
+    ExpirationError, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, WorkerExpiration,
+    WorkerState, WorkerStatus,
+};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use super::{error_page, new_store, GuestStore, HandlerConfig};
+use crate::engine::Host;
+use crate::memory_budget::BudgetLease;
+use crate::metrics::Metrics;
+
+/// Requests one p3 instance serves in all, as `wasmtime serve` 48.
+pub const DEFAULT_MAX_INSTANCE_REUSE_COUNT: u64 = 128;
+/// Requests one p3 instance serves at once, as `wasmtime serve` 48.
+pub const DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT: u64 = 16;
+
+/// Runs requests against a pre-instantiated p3 component.
+pub struct Handler {
+    inner: ProxyHandler<Instances>,
+}
+
+impl Handler {
+    /// A handler for `pre`.
+    pub fn new(pre: ServicePre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+        let reuse = config
+            .max_instance_reuse_count
+            .unwrap_or(DEFAULT_MAX_INSTANCE_REUSE_COUNT)
+            .max(1);
+        let concurrent = config
+            .max_instance_concurrent_reuse_count
+            .unwrap_or(DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT)
+            .max(1);
+        Handler {
+            inner: ProxyHandler::new(Instances {
+                pre,
+                config,
+                metrics,
+                next_instance: AtomicU64::new(0),
+                reuse: usize::try_from(reuse).unwrap_or(usize::MAX),
+                concurrent: usize::try_from(concurrent).unwrap_or(usize::MAX),
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &HandlerConfig {
+        &self.inner.state().config
+    }
+
+    /// Handles one request; never fails (failures become the 500 page).
+    pub async fn handle(&self, req: Request<WasiBody>) -> Response<HyperOutgoingBody> {
+        let state = self.inner.state();
+        match self.inner.handle((), req).await {
+            Ok(response) => response,
+            Err(e) => {
+                if e.is::<ExpirationError>() {
+                    state.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!("error: {e:?}");
+                error_page()
+            }
+        }
+    }
+}
+
+/// Makes instances for the worker pool.
+struct Instances {
+    pre: ServicePre<Host>,
+    config: HandlerConfig,
+    metrics: Arc<Metrics>,
+    next_instance: AtomicU64,
+    reuse: usize,
+    concurrent: usize,
+}
+
+impl HandlerState for Instances {
+    type StoreData = Host;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<Host, Expiration, Worker>> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let GuestStore { mut store, lease } = new_store(&self.config, self.pre.engine(), id);
+        let started = Instant::now();
+        let instantiated = match self.config.timeout {
+            Some(limit) => tokio::time::timeout(limit, self.pre.instantiate_async(&mut store))
+                .await
+                .unwrap_or_else(|_| Err(wasmtime::format_err!("guest timed out"))),
+            None => self.pre.instantiate_async(&mut store).await,
+        };
+        let service = match instantiated {
+            Ok(service) => service,
+            Err(e) => {
+                // The store's memory goes before its budget is returned.
+                drop(store);
+                drop(lease);
+                self.metrics.traps.fetch_add(1, Ordering::Relaxed);
+                return Err(e.context("instantiation error"));
+            }
+        };
+        self.metrics.instantiation.observe(started.elapsed());
+        let timeout = self.config.timeout.unwrap_or(Duration::MAX);
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: WasiHttpView::http,
+            expiration: Expiration {
+                idle_timeout: self.config.idle_instance_timeout,
+                request_timeout: timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: Worker {
+                reuse: self.reuse,
+                concurrent: self.concurrent,
+                request_timeout: timeout,
+                metrics: Arc::clone(&self.metrics),
+                _lease: lease,
+            },
+        })
+    }
+}
+
+/// When a worker's instance is retired: idle too long, or busy past the
+/// request timeout. The second check stands behind the per-request timer
+/// of [`Worker::on_request_start`], which the concurrent event loop may not
+/// poll while a guest keeps it busy.
+struct Expiration {
+    idle_timeout: Duration,
+    request_timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let limit = match status {
+            WorkerStatus::Idle => self.idle_timeout,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => self.request_timeout,
+        };
+        let Some(deadline) = start.checked_add(limit) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// One instance's limits, and its lease on the memory budget, which the
+/// worker drops after the store.
+struct Worker {
+    reuse: usize,
+    concurrent: usize,
+    request_timeout: Duration,
+    metrics: Arc<Metrics>,
+    _lease: BudgetLease,
+}
+
+impl WorkerState for Worker {
+    type StoreData = Host;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent_count: usize, total_count: usize) -> ShouldAccept {
+        if total_count >= self.reuse {
+            ShouldAccept::Never
+        } else if concurrent_count >= self.concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, Host>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        Box::pin(tokio::time::sleep(self.request_timeout))
+    }
+
+    fn drop(&self, store: Store<Host>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            self.metrics.traps.fetch_add(1, Ordering::Relaxed);
+            eprintln!("worker failed: {e:?}");
+        }
+        drop(store);
+    }
+}
