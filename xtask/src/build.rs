@@ -70,6 +70,18 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     )
     .context("copying the cli-guest fixture")?;
 
+    step("building WASI 0.3 fixture guests (tests/fixtures-p3, cargo build --target wasm32-unknown-unknown)");
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root.join("tests/fixtures-p3"))
+            .args(["build", "--release"]),
+    )?;
+    fs::copy(
+        root.join("tests/fixtures-p3/target/wasm32-unknown-unknown/release/misbehaving_p3.wasm"),
+        out.join("fixtures/misbehaving-p3.wasm"),
+    )
+    .context("copying the misbehaving-p3 fixture")?;
+
     step("composing target/wasm/vector-service.wasm (wac plug)");
     let service = out.join("vector-service.wasm");
     run(Command::new(&wac)

@@ -217,6 +217,11 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<Host>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
+            // The pool's own check, outside the guest's event loop (see
+            // `Expiration`), reports a timeout as this message.
+            if e.to_string() == "guest timed out" {
+                self.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
             self.metrics.traps.fetch_add(1, Ordering::Relaxed);
             eprintln!("worker failed: {e:?}");
         }

@@ -18,6 +18,10 @@
 //! - `wire`: the compatibility checklist's wire-level cases (pipelining,
 //!   400/431, HTTP/1.0 without Host, framing headers, a timeout after the
 //!   response started) over raw TCP, against both servers;
+//! - `p3_compat`: a WASI 0.3 (`wasi:http/service`) fixture under both
+//!   servers (trap, timeout, memory cap, concurrent requests on one reused
+//!   instance, the reuse limits), then host-runner's metrics, memory budget
+//!   and drain for p3;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
 //! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
@@ -31,6 +35,7 @@ mod composition;
 mod faults;
 mod guest;
 mod host_runner;
+mod p3_compat;
 mod registry;
 mod serve;
 mod wire;
