@@ -1,66 +1,32 @@
-//! Moving bytes through `wasi:http`: the request headers the API needs,
-//! reading a body under a size limit, and writing a complete response.
+//! Moving bytes through `wasi:http@0.2`: reading a body into the API's
+//! [`BodyTask`] and writing a complete response.
 
 use crate::bindings::wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
-use crate::Reply;
-use vecproc_core::api::{self, ApiError, ErrorCode};
+use vecproc_core::api::handler::{self, BodyTask, Reply};
+use vecproc_core::api::ApiError;
 
 /// Largest single read from the request body stream.
 const READ_CHUNK: u64 = 1 << 20;
 
-/// The request headers the API looks at.
-pub(crate) struct RequestHeaders {
-    pub content_type: Option<String>,
-    pub content_length: Option<u64>,
-    pub accept: Option<String>,
-}
-
-impl RequestHeaders {
-    pub fn of(request: &IncomingRequest) -> Self {
-        let fields = request.headers();
-        let first = |name: &str| {
-            fields
-                .get(name)
-                .into_iter()
-                .next()
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-        };
-        RequestHeaders {
-            content_type: first("content-type"),
-            content_length: first("content-length").and_then(|v| v.trim().parse().ok()),
-            accept: first("accept"),
-        }
-    }
-}
-
-/// Reads the whole body, or answers 413 as soon as it exceeds `limit` bytes
-/// (the rest is left unread; the server then closes the connection).
-pub(crate) fn read_body(
-    request: IncomingRequest,
-    declared: Option<u64>,
-    limit: u64,
-) -> Result<Vec<u8>, ApiError> {
-    let unreadable = || ApiError::new(ErrorCode::BadJson, "the request body could not be read");
-    let body: IncomingBody = request.consume().map_err(|()| unreadable())?;
-    let stream = body.stream().map_err(|()| unreadable())?;
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+/// Feeds the whole body to `task`, stopping at its first error (a 413 once
+/// the body is over the limit: the rest is left unread and the server then
+/// closes the connection).
+pub(crate) fn read_body(request: IncomingRequest, task: &mut BodyTask) -> Result<(), ApiError> {
+    let body: IncomingBody = request.consume().map_err(|()| handler::unreadable_body())?;
+    let stream = body.stream().map_err(|()| handler::unreadable_body())?;
     let result = loop {
         match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => {
-                if bytes.len() as u64 + chunk.len() as u64 > limit {
-                    break Err(api::too_large(limit));
+                if let Err(e) = task.push(&chunk) {
+                    break Err(e);
                 }
-                bytes.extend_from_slice(&chunk);
             }
-            Err(StreamError::Closed) => break Ok(bytes),
+            Err(StreamError::Closed) => break Ok(()),
             Err(StreamError::LastOperationFailed(e)) => {
-                break Err(ApiError::new(
-                    ErrorCode::BadJson,
-                    format!("reading the request body failed: {}", e.to_debug_string()),
-                ))
+                break Err(handler::body_read_failed(&e.to_debug_string()))
             }
         }
     };

@@ -1,11 +1,14 @@
 //! The HTTP API's logic, independent of `wasi:http`: which route a request
 //! names, how its body is parsed, how answers and errors are rendered.
 //!
-//! The `http-api` guest feeds method, path, headers and body bytes in and
-//! writes what comes out; everything that decides a status code lives here.
+//! The HTTP guests (`http-api` on `wasi:http@0.2`, `http-api-p3` on
+//! `wasi:http@0.3`) feed method, path, headers and body bytes in and write
+//! what comes out ([`handler`]); everything that decides a status code lives
+//! here.
 
 mod body;
 mod error;
+pub mod handler;
 mod render;
 mod route;
 
