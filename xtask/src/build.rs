@@ -92,6 +92,8 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .arg("-o")
         .arg(&service))?;
 
+    build_p3(root, &wac, &out)?;
+
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -170,4 +172,43 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
             .args(["build", "--release", "-p", "host-runner"]),
     )?;
     Ok(root.join("target/release/host-runner"))
+}
+
+/// Builds the WASI 0.3 HTTP guest (`components/http-api-p3`, a cargo
+/// workspace of its own) and composes it with the shipped processor:
+/// `target/wasm/http-api-p3.wasm` and `target/wasm/vector-service-p3.wasm`,
+/// the service exporting `wasi:http/handler@0.3` that `wasmtime serve` 48
+/// serves without flags. cargo-component 0.21.1 cannot build p3 guests, so
+/// this is plain `cargo build` for `wasm32-unknown-unknown` with the
+/// `wasip3` crate's bindings, linked into a component by the toolchain's
+/// `wasm-component-ld` (the crate's `.cargo/config.toml`).
+fn build_p3(root: &Path, wac: &Path, out: &Path) -> Result<()> {
+    step("building the WASI 0.3 HTTP guest (components/http-api-p3, cargo build --target wasm32-unknown-unknown)");
+    let start = std::time::Instant::now();
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root.join("components/http-api-p3"))
+            .args(["build", "--release"]),
+    )?;
+    let built = root.join("components/target/p3/wasm32-unknown-unknown/release/http_api_p3.wasm");
+    fs::copy(&built, out.join("http-api-p3.wasm"))
+        .with_context(|| format!("copying {}", built.display()))?;
+    step("composing target/wasm/vector-service-p3.wasm (wac plug)");
+    let service = out.join("vector-service-p3.wasm");
+    run(Command::new(wac)
+        .arg("plug")
+        .arg(out.join("http-api-p3.wasm"))
+        .arg("--plug")
+        .arg(out.join("vector-processor.wasm"))
+        .arg("-o")
+        .arg(&service))?;
+    for name in ["http-api-p3.wasm", "vector-service-p3.wasm"] {
+        let len = fs::metadata(out.join(name))?.len();
+        eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
+    }
+    eprintln!(
+        "    p3 guest built and composed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -48,7 +48,13 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     if !args.no_lint {
         step("checking formatting (cargo fmt --check)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
-        for dir in ["components", "tests/fixtures", "tests/fixtures-std", "fuzz"] {
+        for dir in [
+            "components",
+            "components/http-api-p3",
+            "tests/fixtures",
+            "tests/fixtures-std",
+            "fuzz",
+        ] {
             run(cargo()
                 .current_dir(root.join(dir))
                 .args(["fmt", "--all", "--check"]))?;
@@ -84,6 +90,10 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
+        step("linting the WASI 0.3 guest (components/http-api-p3, cargo clippy -D warnings)");
+        run(cargo()
+            .current_dir(root.join("components/http-api-p3"))
+            .args(["clippy", "--release", "--", "-D", "warnings"]))?;
     }
 
     step("building host-runner for the end-to-end suites");

@@ -79,8 +79,10 @@ pub const WASMER: Tool = Tool {
     minutes: 25,
 };
 
-/// Rust targets the guests need (wasip2 for the std-Rust fixture guests).
-const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2"];
+/// Rust targets the guests need (wasip2 for the std-Rust fixture guests,
+/// unknown-unknown for the WASI 0.3 guest, whose Rust std then imports
+/// nothing).
+const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2", "wasm32-unknown-unknown"];
 
 fn cargo_bin_dir() -> PathBuf {
     std::env::var_os("CARGO_HOME")
