@@ -1,159 +1,142 @@
-//! Counters and histograms for the admin endpoint, in Prometheus' text
-//! format: requests by status, request latency, instantiation time,
-//! in-flight and queued requests, rejections, traps and timeouts.
+//! What host-runner counts for the admin endpoint's `/metrics`: requests by
+//! status, request latency, instantiation time, in-flight and queued
+//! requests, rejections, traps and timeouts.
+//!
+//! The metric types and the text encoding are the Prometheus project's
+//! `prometheus-client` (OpenMetrics text, which Prometheus scrapes): this
+//! module only names the metrics, keeps their handles, and turns durations
+//! into seconds. Counters and gauges are atomics; a status code's counter is
+//! found in a read-locked map.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram as Buckets;
+use prometheus_client::registry::Registry;
 
 /// Bucket upper bounds in seconds.
 const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// A fixed-bucket histogram of durations.
-#[derive(Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A histogram of durations, in seconds.
+#[derive(Clone)]
+pub struct Histogram(Buckets);
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram(Buckets::new(BUCKETS))
+    }
 }
 
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.0.observe(d.as_secs_f64());
     }
+}
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let total = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: u16,
 }
 
 /// Everything host-runner counts.
 pub struct Metrics {
-    /// Responses by status, indexed by `status - 100` (100..=599): a lock-free
-    /// counter on the request path.
-    by_status: [AtomicU64; 500],
+    registry: Registry,
+    by_status: Family<StatusLabel, Counter>,
     /// Time to response headers.
     pub latency: Histogram,
     /// Time to instantiate a component.
     pub instantiation: Histogram,
     /// Requests being handled.
-    pub in_flight: AtomicI64,
+    pub in_flight: Gauge,
     /// Requests waiting for admission.
-    pub queued: AtomicI64,
+    pub queued: Gauge,
     /// Requests answered 503 by admission control.
-    pub rejected: AtomicU64,
+    pub rejected: Counter,
     /// Guest executions that ended in a trap or error.
-    pub traps: AtomicU64,
+    pub traps: Counter,
     /// Guest executions stopped by the request timeout.
-    pub timeouts: AtomicU64,
+    pub timeouts: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            by_status: std::array::from_fn(|_| AtomicU64::new(0)),
+        let mut m = Metrics {
+            registry: Registry::default(),
+            by_status: Family::default(),
             latency: Histogram::default(),
             instantiation: Histogram::default(),
-            in_flight: AtomicI64::new(0),
-            queued: AtomicI64::new(0),
-            rejected: AtomicU64::new(0),
-            traps: AtomicU64::new(0),
-            timeouts: AtomicU64::new(0),
-        }
+            in_flight: Gauge::default(),
+            queued: Gauge::default(),
+            rejected: Counter::default(),
+            traps: Counter::default(),
+            timeouts: Counter::default(),
+        };
+        let r = &mut m.registry;
+        // Counter names get `_total` from the encoder.
+        r.register(
+            "host_runner_requests",
+            "Responses sent, by status code",
+            m.by_status.clone(),
+        );
+        r.register(
+            "host_runner_request_duration_seconds",
+            "Time from request to response headers",
+            m.latency.0.clone(),
+        );
+        r.register(
+            "host_runner_instantiation_duration_seconds",
+            "Time to instantiate the component for a request",
+            m.instantiation.0.clone(),
+        );
+        r.register(
+            "host_runner_requests_in_flight",
+            "Requests being handled",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "host_runner_requests_queued",
+            "Requests waiting for admission",
+            m.queued.clone(),
+        );
+        r.register(
+            "host_runner_requests_rejected",
+            "Requests answered 503 by admission control",
+            m.rejected.clone(),
+        );
+        r.register(
+            "host_runner_guest_traps",
+            "Guest executions that trapped or failed",
+            m.traps.clone(),
+        );
+        r.register(
+            "host_runner_guest_timeouts",
+            "Guest executions stopped by the request timeout",
+            m.timeouts.clone(),
+        );
+        m
     }
 }
 
 impl Metrics {
-    /// Counts a response with this status (hyper only sends 100..=599).
+    /// Counts a response with this status.
     pub fn count_status(&self, status: u16) {
-        if let Some(counter) = status
-            .checked_sub(100)
-            .and_then(|i| self.by_status.get(usize::from(i)))
-        {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        self.by_status.get_or_create(&StatusLabel { status }).inc();
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP host_runner_requests_total Responses sent, by status code.\n# TYPE host_runner_requests_total counter"
-        );
-        for (i, counter) in self.by_status.iter().enumerate() {
-            let n = counter.load(Ordering::Relaxed);
-            if n > 0 {
-                let status = i + 100;
-                let _ = writeln!(out, "host_runner_requests_total{{status=\"{status}\"}} {n}");
-            }
-        }
-        self.latency.render(
-            &mut out,
-            "host_runner_request_duration_seconds",
-            "Time from request to response headers.",
-        );
-        self.instantiation.render(
-            &mut out,
-            "host_runner_instantiation_duration_seconds",
-            "Time to instantiate the component for a request.",
-        );
-        let gauges = [
-            (
-                "host_runner_requests_in_flight",
-                "Requests being handled.",
-                self.in_flight.load(Ordering::Relaxed),
-            ),
-            (
-                "host_runner_requests_queued",
-                "Requests waiting for admission.",
-                self.queued.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-        let counters = [
-            (
-                "host_runner_requests_rejected_total",
-                "Requests answered 503 by admission control.",
-                self.rejected.load(Ordering::Relaxed),
-            ),
-            (
-                "host_runner_guest_traps_total",
-                "Guest executions that trapped or failed.",
-                self.traps.load(Ordering::Relaxed),
-            ),
-            (
-                "host_runner_guest_timeouts_total",
-                "Guest executions stopped by the request timeout.",
-                self.timeouts.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        }
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -163,19 +146,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_prometheus_text() {
+    fn renders_openmetrics_text() {
         let m = Metrics::default();
         m.count_status(200);
         m.count_status(200);
         m.count_status(503);
         m.latency.observe(Duration::from_millis(3));
-        m.rejected.fetch_add(1, Ordering::Relaxed);
+        m.rejected.inc();
+        m.in_flight.inc();
         let text = m.render();
-        assert!(text.contains("host_runner_requests_total{status=\"200\"} 2"));
-        assert!(text.contains("host_runner_requests_total{status=\"503\"} 1"));
-        assert!(text.contains("host_runner_request_duration_seconds_bucket{le=\"0.0025\"} 0"));
-        assert!(text.contains("host_runner_request_duration_seconds_bucket{le=\"0.005\"} 1"));
-        assert!(text.contains("host_runner_request_duration_seconds_count 1"));
-        assert!(text.contains("host_runner_requests_rejected_total 1"));
+        for needle in [
+            "# TYPE host_runner_requests counter",
+            "host_runner_requests_total{status=\"200\"} 2",
+            "host_runner_requests_total{status=\"503\"} 1",
+            "host_runner_request_duration_seconds_bucket{le=\"0.0025\"} 0",
+            "host_runner_request_duration_seconds_bucket{le=\"0.005\"} 1",
+            "host_runner_request_duration_seconds_count 1",
+            "host_runner_requests_rejected_total 1",
+            "host_runner_requests_in_flight 1",
+            "host_runner_guest_traps_total 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

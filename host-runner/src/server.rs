@@ -81,19 +81,19 @@ impl App {
         } else {
             (String::new(), String::new())
         };
-        self.metrics.queued.fetch_add(1, Ordering::Relaxed);
+        self.metrics.queued.inc();
         let admitted = self.admission.admit().await;
-        self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.queued.dec();
         let response = match admitted {
             Ok(permit) => {
-                self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                self.metrics.in_flight.inc();
                 let response = self.handler.handle(req).await;
-                self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.in_flight.dec();
                 drop(permit);
                 response
             }
             Err(why) => {
-                self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rejected.inc();
                 let mut response = simple(
                     503,
                     "text/plain; charset=utf-8",
@@ -201,7 +201,7 @@ pub async fn admin(listener: TcpListener, app: Arc<App>) {
             let app = Arc::clone(&app);
             async move {
                 let response = match req.uri().path() {
-                    "/metrics" => simple(200, "text/plain; version=0.0.4", app.metrics.render()),
+                    "/metrics" => simple(200, crate::metrics::CONTENT_TYPE, app.metrics.render()),
                     "/healthz" if app.draining.load(Ordering::Relaxed) => {
                         simple(503, "text/plain", "draining\n")
                     }

@@ -188,14 +188,14 @@ impl Handler {
                 Some(limit) => match tokio::time::timeout(limit, run).await {
                     Ok(result) => result,
                     Err(_) => {
-                        metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                        metrics.timeouts.inc();
                         Err(wasmtime::format_err!("guest timed out"))
                     }
                 },
                 None => run.await,
             };
             if let Err(e) = &result {
-                metrics.traps.fetch_add(1, Ordering::Relaxed);
+                metrics.traps.inc();
                 eprintln!("worker failed: {e:?}");
             }
             result

@@ -84,7 +84,7 @@ impl Handler {
             Ok(response) => response,
             Err(e) => {
                 if e.is::<ExpirationError>() {
-                    state.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                    state.metrics.timeouts.inc();
                 }
                 eprintln!("error: {e:?}");
                 error_page()
@@ -124,7 +124,7 @@ impl HandlerState for Instances {
                 // The store's memory goes before its budget is returned.
                 drop(store);
                 drop(lease);
-                self.metrics.traps.fetch_add(1, Ordering::Relaxed);
+                self.metrics.traps.inc();
                 return Err(e.context("instantiation error"));
             }
         };
@@ -220,9 +220,9 @@ impl WorkerState for Worker {
             // The pool's own check, outside the guest's event loop (see
             // `Expiration`), reports a timeout as this message.
             if e.to_string() == "guest timed out" {
-                self.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                self.metrics.timeouts.inc();
             }
-            self.metrics.traps.fetch_add(1, Ordering::Relaxed);
+            self.metrics.traps.inc();
             eprintln!("worker failed: {e:?}");
         }
         drop(store);
