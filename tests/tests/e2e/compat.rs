@@ -216,14 +216,14 @@ fn header_overrides_replace_client_values() {
 
 /// The request matrix of the HTTP API: every route and every error.
 /// Method, path, headers, body.
-type Case = (
+pub(crate) type Case = (
     &'static str,
     &'static str,
     Vec<(&'static str, &'static str)>,
     Option<Vec<u8>>,
 );
 
-fn api_matrix() -> Vec<Case> {
+pub(crate) fn api_matrix() -> Vec<Case> {
     let json = vec![("content-type", "application/json")];
     let bin = vec![("content-type", "application/octet-stream")];
     let values = vecproc_tests::to_le_bytes(&vecproc_tests::values(10_000, 3));

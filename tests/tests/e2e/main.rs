@@ -22,6 +22,9 @@
 //!   servers (trap, timeout, memory cap, concurrent requests on one reused
 //!   instance, the reuse limits), then host-runner's metrics, memory budget
 //!   and drain for p3;
+//! - `p3`: the WASI 0.3 build of the service (`vector-service-p3.wasm`)
+//!   under `wasmtime serve` answering every route and error exactly as the
+//!   WASI 0.2 build does, also under concurrent requests;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
 //! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
@@ -35,6 +38,7 @@ mod composition;
 mod faults;
 mod guest;
 mod host_runner;
+mod p3;
 mod p3_compat;
 mod registry;
 mod serve;

@@ -244,21 +244,26 @@ fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
     (status, serde_json::from_slice(&body).unwrap())
 }
 
-#[test]
-fn declared_oversize_body_is_413_without_reading_it() {
-    let mut stream = TcpStream::connect(authority()).unwrap();
+/// Declares a body one byte over 64 MiB to `/stats` at `authority`, sends
+/// only a few bytes of it and reads the answer.
+pub(crate) fn declared_oversize(authority: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(authority).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let declared = 64 * 1024 * 1024 + 1;
     write!(
         stream,
-        "POST /stats HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n[1,2,3",
-        authority()
+        "POST /stats HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n[1,2,3",
     )
     .unwrap();
-    // Only a few bytes of the 64 MiB were sent: the answer cannot have waited for them.
-    let (status, body) = read_response(&mut stream);
+    read_response(&mut stream)
+}
+
+#[test]
+fn declared_oversize_body_is_413_without_reading_it() {
+    // Only a few bytes of the 64 MiB are sent: the answer cannot have waited for them.
+    let (status, body) = declared_oversize(&authority());
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
