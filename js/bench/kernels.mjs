@@ -9,8 +9,9 @@
 //                    clock (input generation and copies excluded)
 //   jco-host         process.hrtime around one call of the exported function,
 //                    argument and result copies included
-//   jco-simd-guest,  the same for js/gen/vector-processor-simd/ (built from
-//   jco-simd-host    target/wasm/vector-processor-simd.wasm); skipped when absent
+//   jco-size-guest,  the same for js/gen/vector-processor-size/ (built from
+//   jco-size-host    target/wasm/vector-processor-size.wasm, opt-level "s");
+//                    skipped when absent
 //   js-typed         plain JavaScript on typed arrays (bench/kernels-plain.mjs)
 //   js-array         Array.prototype.sort with a comparator (sort kernels)
 //   js-node-crypto   sha256 through node:crypto: native OpenSSL, not JavaScript
@@ -242,7 +243,7 @@ async function runners(wanted) {
   const list = [];
   const components = [
     ['jco', 'vector-processor', join(repoRoot, 'target', 'wasm', 'vector-processor.wasm'), false],
-    ['jco-simd', 'vector-processor-simd', join(repoRoot, 'target', 'wasm', 'vector-processor-simd.wasm'), true],
+    ['jco-size', 'vector-processor-size', join(repoRoot, 'target', 'wasm', 'vector-processor-size.wasm'), true],
   ];
   for (const [prefix, dir, wasm, optional] of components) {
     if (!want(`${prefix}-guest`) && !want(`${prefix}-host`)) continue;
@@ -258,7 +259,7 @@ async function runners(wanted) {
   if (want('js-typed')) list.push({ name: 'js-typed', scaling: true, makeCase: typedCase });
   if (want('js-array')) list.push({ name: 'js-array', scaling: false, makeCase: arrayCase });
   if (want('js-node-crypto')) list.push({ name: 'js-node-crypto', scaling: false, makeCase: nodeCryptoCase });
-  const known = ['jco-guest', 'jco-host', 'jco-simd-guest', 'jco-simd-host', 'js-typed', 'js-array', 'js-node-crypto'];
+  const known = ['jco-guest', 'jco-host', 'jco-size-guest', 'jco-size-host', 'js-typed', 'js-array', 'js-node-crypto'];
   for (const name of wanted ?? []) {
     if (!known.includes(name)) throw new Error(`--runner: unknown runner ${JSON.stringify(name)} (runners: ${known.join(', ')})`);
   }

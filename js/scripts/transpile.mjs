@@ -3,11 +3,13 @@
 // browsers, with TypeScript declarations:
 //
 //   target/wasm/vector-processor.wasm       ->  js/gen/vector-processor/
-//   target/wasm/vector-processor-simd.wasm  ->  js/gen/vector-processor-simd/
+//   target/wasm/vector-processor-size.wasm  ->  js/gen/vector-processor-size/
 //                                               (only when that file exists)
 //
-// Both outputs name their entry module `vector-processor.js`. The SIMD build
-// is the same component compiled with `+simd128`; `bench/kernels.mjs` uses it.
+// Both outputs name their entry module `vector-processor.js`. The shipped
+// component is built at opt-level 3 with `+simd128`; the size build is the
+// same component at opt-level "s" (the build shipped before), which
+// `bench/kernels.mjs` measures beside it.
 //
 // `cargo xtask build` writes the component; `js/gen/` is ignored by git.
 // The output is the default jco output (not `--no-nodejs-compat`), which runs
@@ -26,8 +28,8 @@ export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(jsRoot, '..');
 export const defaultWasm = join(repoRoot, 'target', 'wasm', 'vector-processor.wasm');
 export const defaultOut = join(jsRoot, 'gen', 'vector-processor');
-export const simdWasm = join(repoRoot, 'target', 'wasm', 'vector-processor-simd.wasm');
-export const simdOut = join(jsRoot, 'gen', 'vector-processor-simd');
+export const sizeWasm = join(repoRoot, 'target', 'wasm', 'vector-processor-size.wasm');
+export const sizeOut = join(jsRoot, 'gen', 'vector-processor-size');
 
 /** Path of the jco command-line entry point inside node_modules. */
 export function jcoBin() {
@@ -93,8 +95,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const opts = parseArgs(process.argv.slice(2));
     const explicit = opts.wasm !== undefined || opts.out !== undefined;
     transpile(opts);
-    // The SIMD variant is optional: transpiled when it has been built.
-    if (!explicit && existsSync(simdWasm)) transpile({ ...opts, wasm: simdWasm, out: simdOut });
+    // The size variant is optional: transpiled when it has been built.
+    if (!explicit && existsSync(sizeWasm)) transpile({ ...opts, wasm: sizeWasm, out: sizeOut });
   } catch (err) {
     console.error(`transpile: ${err.message}`);
     process.exit(1);

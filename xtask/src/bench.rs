@@ -1,9 +1,11 @@
 //! `cargo xtask bench`: the "native vs WASM vs JavaScript" table, reproduced
 //! on this machine in one run.
 //!
-//! Builds the components (and a `simd128` build of the processor), runs
-//! `vecproc-bench` (native, and the component in Wasmtime timed inside the
-//! guest and from the host), once more with sha2's portable code path, then
+//! Builds the components (the shipped processor is opt-level 3 with
+//! `simd128`; an opt-level 3 build without SIMD and the size-optimised build
+//! are measured beside it), runs `vecproc-bench` (native, and the component
+//! in Wasmtime timed inside the guest and from the host), once more with
+//! sha2's portable code path, then
 //! the JavaScript runners in Node (`js/bench/kernels.mjs`: the component via
 //! jco, and plain JS). Writes `target/bench/report.md`, `report.json` and
 //! `chart.svg`. Timings are printed and reported, never asserted.
@@ -38,6 +40,12 @@ pub struct Args {
     /// Only rewrite the report from the JSON of the last run.
     #[arg(long)]
     report_only: bool,
+    /// Only measure startup (fresh instance, process, workerd) and sizes.
+    #[arg(long)]
+    startup_only: bool,
+    /// Skip the startup and size measurements.
+    #[arg(long)]
+    no_startup: bool,
     /// Skip the serving benchmark (wrk against wasmtime serve and host-runner).
     #[arg(long)]
     no_serve: bool,
@@ -83,6 +91,9 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.report_only {
         return report(root, &root.join("target/bench"));
     }
+    if args.startup_only {
+        return crate::bench_startup::bench(root, args.quick);
+    }
     build::build(root)?;
     if !args.no_serve && !ensure_wrk() {
         eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
@@ -103,7 +114,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.serve_only {
         return Ok(());
     }
-    let (o3, simd) = build::build_bench_variants(root)?;
+    let (o3, size) = build::build_bench_variants(root)?;
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
     let quick: &[&str] = if args.quick { &["--quick"] } else { &[] };
@@ -134,8 +145,8 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             .arg(root.join("target/wasm/vector-processor.wasm"))
             .arg("--o3")
             .arg(&o3)
-            .arg("--simd")
-            .arg(&simd)
+            .arg("--size")
+            .arg(&size)
             .args(["--runs", &runs])
             .args(quick)
             .arg("--out")
@@ -151,6 +162,9 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             .args(quick)
             .arg("--out")
             .arg(out.join("js.json")))?;
+    }
+    if !args.no_startup {
+        crate::bench_startup::bench(root, args.quick)?;
     }
     report(root, &out)
 }
@@ -206,11 +220,12 @@ fn load(out: &Path) -> Result<BTreeMap<Key, Summary>> {
 /// Columns of the main table, in order.
 const COLUMNS: &[(&str, &str)] = &[
     ("native", "native"),
-    ("wasm-guest", "WASM, shipped (in guest)"),
-    ("wasm-host", "WASM, shipped (host call, copies)"),
-    ("wasm-o3-guest", "WASM O3 (in guest)"),
-    ("wasm-simd-guest", "WASM O3+SIMD (in guest)"),
-    ("jco-guest", "jco/V8 (in guest)"),
+    ("wasm-guest", "WASM shipped, O3+SIMD (in guest)"),
+    ("wasm-host", "WASM shipped (host call, copies)"),
+    ("wasm-o3-guest", "WASM O3, no SIMD (in guest)"),
+    ("wasm-size-guest", "WASM opt-level s (in guest)"),
+    ("jco-guest", "jco/V8, shipped (in guest)"),
+    ("jco-size-guest", "jco/V8, opt-level s (in guest)"),
     ("js-typed", "JS typed arrays"),
     ("js-array", "JS Array+comparator"),
 ];
@@ -218,9 +233,9 @@ const COLUMNS: &[(&str, &str)] = &[
 /// Series of the chart.
 const SERIES: &[(&str, &str, &str)] = &[
     ("native", "native", "#1f2937"),
-    ("wasm-guest", "WASM (opt-level s)", "#6d28d9"),
+    ("wasm-size-guest", "WASM (opt-level s)", "#6d28d9"),
     ("wasm-o3-guest", "WASM O3", "#8b5cf6"),
-    ("wasm-simd-guest", "WASM O3+SIMD", "#c4b5fd"),
+    ("wasm-guest", "WASM O3+SIMD (shipped)", "#c4b5fd"),
     ("js-typed", "JavaScript", "#d97706"),
 ];
 
@@ -338,7 +353,7 @@ fn report(root: &Path, out: &Path) -> Result<()> {
     }
     writeln!(
         md,
-        " WASM/native | WASM O3/native | WASM O3+SIMD/native | JS/native |"
+        " WASM shipped/native | WASM O3/native | WASM opt-level s/native | JS/native |"
     )?;
     writeln!(
         md,
@@ -355,7 +370,7 @@ fn report(root: &Path, out: &Path) -> Result<()> {
             " {} | {} | {} | {} |",
             ratio("wasm-guest", k, *s),
             ratio("wasm-o3-guest", k, *s),
-            ratio("wasm-simd-guest", k, *s),
+            ratio("wasm-size-guest", k, *s),
             ratio("js-typed", k, *s)
         )?;
     }
@@ -364,7 +379,7 @@ fn report(root: &Path, out: &Path) -> Result<()> {
         writeln!(
             md,
             "\nSHA-256 natively: {hw:.2} ms with sha2's runtime-detected SHA-NI path, {p:.2} ms with \
-             its portable code (`--features portable-sha`, the code WASM runs); WASM/portable-native = {}.",
+             its portable code (`--features portable-sha`, the code WASM runs); WASM shipped/portable-native = {}.",
             median("wasm-guest", "sha256", 16 * 1024 * 1024)
                 .map(|w| format!("{:.2}×", w / p))
                 .unwrap_or_else(|| "–".into())
@@ -378,7 +393,7 @@ fn report(root: &Path, out: &Path) -> Result<()> {
     }
 
     writeln!(md, "\n## Scaling (median ms)\n")?;
-    writeln!(md, "| kernel | size | native | WASM, shipped (in guest) | WASM O3 (in guest) | jco/V8 (in guest) | JS typed arrays | WASM/native | WASM O3/native |")?;
+    writeln!(md, "| kernel | size | native | WASM shipped, O3+SIMD (in guest) | WASM opt-level s (in guest) | jco/V8, shipped (in guest) | JS typed arrays | WASM shipped/native | WASM opt-level s/native |")?;
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for (k, s) in cases
         .iter()
@@ -390,11 +405,11 @@ fn report(root: &Path, out: &Path) -> Result<()> {
             "| {k} | {s} | {} | {} | {} | {} | {} | {} | {} |",
             m("native"),
             m("wasm-guest"),
-            m("wasm-o3-guest"),
+            m("wasm-size-guest"),
             m("jco-guest"),
             m("js-typed"),
             ratio("wasm-guest", k, *s),
-            ratio("wasm-o3-guest", k, *s)
+            ratio("wasm-size-guest", k, *s)
         )?;
     }
 

@@ -6,7 +6,8 @@
 //! `time-kernel`, timed with the guest's monotonic clock, no copies);
 //! `wasm-host` (each exported kernel called from the host, timed around the
 //! call, argument and result copies included); the same two for the
-//! opt-level 3 build and the opt-level 3 + `simd128` build. Built with `--features portable-sha`, it runs only
+//! opt-level 3 build without SIMD (`wasm-o3-*`) and the size-optimised
+//! build (`wasm-size-*`). Built with `--features portable-sha`, it runs only
 //! SHA-256 natively as `native-portable-sha` (sha2 without SHA-NI).
 
 mod wasm;
@@ -20,15 +21,15 @@ use vecproc_core::kernels::{self, Kernel};
 
 #[derive(Parser)]
 struct Args {
-    /// The vector-processor component.
+    /// The vector-processor component as shipped (opt-level 3, simd128).
     #[arg(long)]
     wasm: Option<PathBuf>,
-    /// The same component built at opt-level 3.
+    /// The same component built at opt-level 3 without simd128.
     #[arg(long)]
     o3: Option<PathBuf>,
-    /// The same component built at opt-level 3 with simd128.
+    /// The same component built for size (opt-level "s").
     #[arg(long)]
-    simd: Option<PathBuf>,
+    size: Option<PathBuf>,
     /// Timed runs per case.
     #[arg(long, default_value_t = 10)]
     runs: u32,
@@ -144,7 +145,7 @@ fn main() -> Result<()> {
         for (label, path) in [
             ("wasm", &args.wasm),
             ("wasm-o3", &args.o3),
-            ("wasm-simd", &args.simd),
+            ("wasm-size", &args.size),
         ] {
             let Some(path) = path else { continue };
             let mut guest =
