@@ -99,14 +99,25 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
     } else if !args.no_serve {
         let wasmtime = crate::tools::ensure(root, &crate::tools::WASMTIME)?;
-        step("building host-runner (release)");
+        step("building host-runner and vecproc-native-server (release)");
         run(cargo()
             .current_dir(root)
             .args(["build", "--release", "-p", "host-runner"]))?;
+        run(cargo().current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "vecproc-bench",
+            "--bin",
+            "vecproc-native-server",
+        ]))?;
         crate::bench_serve::bench(
             root,
-            &wasmtime,
-            &root.join("target/release/host-runner"),
+            &crate::bench_serve::Servers {
+                wasmtime: &wasmtime,
+                host_runner: &root.join("target/release/host-runner"),
+                native: &root.join("target/release/vecproc-native-server"),
+            },
             if args.quick { 1 } else { args.seconds },
             if args.quick { 1 } else { args.rounds.max(1) },
         )?;

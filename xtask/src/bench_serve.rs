@@ -1,7 +1,13 @@
-//! The serving half of `cargo xtask bench`: wrk against `wasmtime serve`
-//! and host-runner on the same composed component and routes, in one run,
-//! plus cold start (process start to first 200) with and without the
-//! compiled-code cache. Writes `target/bench/serve.md` and `serve.json`.
+//! The serving half of `cargo xtask bench`: wrk against a native hyper
+//! server (`vecproc-native-server`, the machine's limit), `wasmtime serve`
+//! and host-runner on the same routes, in one run, with each server's user
+//! and kernel CPU time per request; plus cold start (process start to first
+//! 200) with and without the compiled-code cache. Writes
+//! `target/bench/serve.md` and `serve.json`.
+//!
+//! What is measured is a list of [`Target`]s, (server, component) pairs: a
+//! row for another server or component (a WASI 0.3 build, say) is one more
+//! entry in [`targets`].
 
 use std::fmt::Write as _;
 use std::fs;
@@ -28,13 +34,15 @@ impl Drop for Running {
     }
 }
 
-fn start(bin: &Path, extra: &[&str], component: &Path) -> Result<(Running, Duration)> {
+/// Starts `bin serve --addr=127.0.0.1:0 EXTRA... [COMPONENT]` and waits for
+/// its first 200 on `/health`.
+fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Running, Duration)> {
     let started = Instant::now();
     let mut child = Command::new(bin)
         .arg("serve")
         .arg("--addr=127.0.0.1:0")
         .args(extra)
-        .arg(component)
+        .args(component)
         // A captured backtrace per `wasmtime::Error` (Wasmtime makes one each
         // time a store with fibers is dropped) would be timed otherwise; a
         // production server does not run with these set.
@@ -87,18 +95,33 @@ struct Load {
     p99_ms: f64,
     non_2xx: u64,
     requests: u64,
-    /// Server CPU time (user + system) per request, in microseconds.
-    cpu_us: f64,
+    /// Server CPU time per request in user space, in microseconds.
+    user_us: f64,
+    /// Server CPU time per request in the kernel, in microseconds.
+    sys_us: f64,
+    /// wrk's own CPU time (user + kernel) per request, in microseconds.
+    wrk_us: f64,
 }
 
-/// User plus system CPU time of a process so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
+impl Load {
+    /// Server CPU time (user + kernel) per request, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.user_us + self.sys_us
+    }
+}
+
+/// Two fields of `/proc/{who}/stat` (1-based field numbers of the whole
+/// line), in clock ticks: utime and stime are 14 and 15 (all threads of the
+/// process, including those that exited); cutime and cstime, 16 and 17, are
+/// the children's that were waited for.
+fn stat_ticks(who: &str, first: usize) -> Option<(u64, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{who}/stat")).ok()?;
+    // The command name (field 2) is parenthesised and may contain spaces;
+    // field 3 starts two bytes after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((field(first)?, field(first + 1)?))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`), 100 where unknown.
@@ -123,7 +146,8 @@ fn ms(text: &str) -> f64 {
 }
 
 fn wrk(url: &str, script: Option<&Path>, seconds: u32, pid: u32) -> Result<Load> {
-    let before = cpu_ticks(pid);
+    let before = stat_ticks(&pid.to_string(), 14);
+    let wrk_before = stat_ticks("self", 16);
     let mut cmd = Command::new("wrk");
     cmd.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"]);
     if let Some(s) = script {
@@ -137,9 +161,12 @@ fn wrk(url: &str, script: Option<&Path>, seconds: u32, pid: u32) -> Result<Load>
         p99_ms: f64::NAN,
         non_2xx: 0,
         requests: 0,
-        cpu_us: f64::NAN,
+        user_us: f64::NAN,
+        sys_us: f64::NAN,
+        wrk_us: f64::NAN,
     };
-    let after = cpu_ticks(pid);
+    let after = stat_ticks(&pid.to_string(), 14);
+    let wrk_after = stat_ticks("self", 16);
     for line in out.lines() {
         let t = line.trim();
         if t.contains(" requests in ") {
@@ -159,25 +186,108 @@ fn wrk(url: &str, script: Option<&Path>, seconds: u32, pid: u32) -> Result<Load>
             load.non_2xx = v.trim().parse().unwrap_or(0);
         }
     }
-    if let (Some(a), Some(b)) = (before, after) {
-        if load.requests > 0 {
-            load.cpu_us = (b - a) as f64 / ticks_per_second() * 1e6 / load.requests as f64;
+    if load.requests > 0 {
+        let per_request =
+            |ticks: u64| ticks as f64 / ticks_per_second() * 1e6 / load.requests as f64;
+        if let (Some(a), Some(b)) = (before, after) {
+            load.user_us = per_request(b.0 - a.0);
+            load.sys_us = per_request(b.1 - a.1);
+        }
+        if let (Some(a), Some(b)) = (wrk_before, wrk_after) {
+            load.wrk_us = per_request(b.0 + b.1 - a.0 - a.1);
         }
     }
     Ok(load)
 }
 
+/// The server binaries the benchmark runs.
+pub struct Servers<'a> {
+    /// `wasmtime serve`.
+    pub wasmtime: &'a Path,
+    /// host-runner (release).
+    pub host_runner: &'a Path,
+    /// `vecproc-native-server` (release).
+    pub native: &'a Path,
+}
+
+/// One row of the tables: a server and the component it serves.
+struct Target {
+    /// Server column.
+    server: &'static str,
+    /// Component column.
+    component_label: &'static str,
+    bin: PathBuf,
+    /// Arguments before the component (besides `serve --addr=...`).
+    args: Vec<String>,
+    /// `None` for the native server, which serves no component.
+    component: Option<PathBuf>,
+    /// Whether the instance-reuse configurations apply (they are
+    /// `wasmtime serve` / host-runner flags).
+    wasm: bool,
+}
+
+/// Every (server, component) pair measured, in table order; the first wasm
+/// row is the baseline of the req/s ratio. The p3 rows are there when
+/// `target/wasm/vector-service-p3.wasm` has been built.
+fn targets(servers: &Servers, root: &Path) -> Vec<Target> {
+    let wasm = root.join("target/wasm");
+    let p2 = wasm.join("vector-service.wasm");
+    let p3 = wasm.join("vector-service-p3.wasm");
+    // host-runner's slot-reset defaults, spelled as `wasmtime serve` flags:
+    // this row shows how much of the difference they account for.
+    let tuned = format!(
+        "-Opooling-pagemap-scan=y,pooling-memory-keep-resident={},pooling-table-keep-resident={}",
+        2 << 20,
+        64 << 10
+    );
+    let target = |server, component_label, bin: &Path, args: &[&str], component: &Path| Target {
+        server,
+        component_label,
+        bin: bin.to_path_buf(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        component: Some(component.to_path_buf()),
+        wasm: true,
+    };
+    let mut all = vec![
+        Target {
+            server: "native (hyper + vecproc-core)",
+            component_label: "–",
+            bin: servers.native.to_path_buf(),
+            args: Vec::new(),
+            component: None,
+            wasm: false,
+        },
+        target("wasmtime serve", "p2", servers.wasmtime, &[], &p2),
+        target("host-runner", "p2", servers.host_runner, &[], &p2),
+        target(
+            "wasmtime serve + host-runner's -O reset",
+            "p2",
+            servers.wasmtime,
+            &[tuned.as_str()],
+            &p2,
+        ),
+    ];
+    if p3.exists() {
+        // `wasmtime serve` 48 serves a WASI 0.3 component by default.
+        all.push(target("wasmtime serve", "p3", servers.wasmtime, &[], &p3));
+    }
+    all
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| !x.is_nan());
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
 /// Runs the serving benchmark.
-pub fn bench(
-    root: &Path,
-    wasmtime: &Path,
-    host_runner: &Path,
-    seconds: u32,
-    rounds: u32,
-) -> Result<()> {
+pub fn bench(root: &Path, servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
-    let service = root.join("target/wasm/vector-service.wasm");
     // POST /stats with 10,000 values, as a wrk script.
     let values: Vec<String> = (0..10_000)
         .map(|i| format!("{}", (i * 7919 % 10_007) as f64 / 7.0))
@@ -195,22 +305,7 @@ pub fn bench(
         ("GET /compute?n=1000", "/compute?n=1000", None),
         ("POST /stats (10,000 values)", "/stats", Some(&script)),
     ];
-    // host-runner's slot-reset defaults, spelled as `wasmtime serve` flags:
-    // the third server shows how much of the difference they account for.
-    let tuned = format!(
-        "-Opooling-pagemap-scan=y,pooling-memory-keep-resident={},pooling-table-keep-resident={}",
-        2 << 20,
-        64 << 10
-    );
-    let servers: [(&str, &Path, Vec<&str>); 3] = [
-        ("wasmtime serve", wasmtime, vec![]),
-        ("host-runner", host_runner, vec![]),
-        (
-            "wasmtime serve + host-runner's -O reset",
-            wasmtime,
-            vec![tuned.as_str()],
-        ),
-    ];
+    let targets = targets(servers, root);
     let configs: [(&str, Vec<&str>); 2] = [
         ("defaults (fresh instance per request)", vec![]),
         (
@@ -218,47 +313,53 @@ pub fn bench(
             vec!["--max-instance-reuse-count=100"],
         ),
     ];
-    let mut md = String::from("# Serving benchmark: wasmtime serve vs host-runner\n\n");
+    let mut md = String::from("# Serving benchmark: native vs wasmtime serve vs host-runner\n\n");
     writeln!(
         md,
         "`wrk -t2 -c32 -d{seconds}s --latency` on loopback, wrk sharing the 2 cores with the server; \
-         one server at a time, same composed component (`target/wasm/vector-service.wasm`), \
-         servers started without `RUST_BACKTRACE`. {rounds} rounds, the servers alternating within \
-         each round; each cell is the median over the rounds. \"CPU µs/req\" is the server \
-         process's user + system time during the run divided by the requests wrk completed. \
-         The third server is `wasmtime serve` given host-runner's slot-reset settings as `-O` \
-         flags ({tuned}); the ratio compares host-runner with `wasmtime serve` at its defaults.\n"
+         one server at a time, servers started without `RUST_BACKTRACE`. {rounds} rounds, the \
+         servers alternating within each round; each cell is the median over the rounds. \
+         \"native\" is `vecproc-native-server`: the same routes and answers from `vecproc_core::api` \
+         on hyper 1 and tokio, no WebAssembly (its `/compute` calls glibc's `sin`/`cos`, the \
+         guest wasi-libc's). \"p2\" is `target/wasm/vector-service.wasm`, \"p3\" its WASI 0.3 build \
+         `vector-service-p3.wasm` when built. Server CPU is the server process's user and kernel \
+         time (`/proc/PID/stat` utime and stime, all threads, {} Hz ticks) during the run divided \
+         by the requests wrk completed; wrk CPU is wrk's own (user + kernel, from the benchmark's \
+         waited-for children). With both cores busy, req/s is about 2 cores / (server + wrk CPU \
+         per request). The ratio compares each server with `wasmtime serve` (p2) at the same \
+         settings.\n",
+        ticks_per_second()
     )?;
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v[v.len() / 2]
-        }
-    };
     let mut records = Vec::new();
     for (config, config_args) in &configs {
-        // results[server][route] = one Load per round
-        let mut results: Vec<Vec<Vec<Load>>> = servers
+        // results[target][route] = one Load per round
+        let mut results: Vec<Vec<Vec<Load>>> = targets
             .iter()
             .map(|_| routes.iter().map(|_| Vec::new()).collect())
             .collect();
         for round in 0..rounds {
-            for (s, (name, bin, server_args)) in servers.iter().enumerate() {
-                let args: Vec<&str> = server_args.iter().chain(config_args).copied().collect();
-                step(&format!("{config}, round {}: {name}", round + 1));
-                match start(bin, &args, &service) {
+            for (t, target) in targets.iter().enumerate() {
+                let mut args: Vec<&str> = target.args.iter().map(String::as_str).collect();
+                if target.wasm {
+                    args.extend(config_args);
+                }
+                step(&format!(
+                    "{config}, round {}: {} ({})",
+                    round + 1,
+                    target.server,
+                    target.component_label
+                ));
+                match start(&target.bin, &args, target.component.as_deref()) {
                     Ok((server, _)) => {
                         let pid = server.child.id();
                         for (r, (_, path, script)) in routes.iter().enumerate() {
                             let url = format!("http://{}{path}", server.addr);
                             let load = wrk(&url, script.map(|p| p.as_path()), seconds, pid)?;
                             eprintln!(
-                                "    {path}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} CPU µs/req",
-                                load.rps, load.p50_ms, load.p99_ms, load.cpu_us
+                                "    {path}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU µs/req {:.1} user + {:.1} kernel, wrk {:.1}",
+                                load.rps, load.p50_ms, load.p99_ms, load.user_us, load.sys_us, load.wrk_us
                             );
-                            results[s][r].push(load);
+                            results[t][r].push(load);
                         }
                     }
                     Err(e) => eprintln!("    skipped: {e:#}"),
@@ -268,32 +369,55 @@ pub fn bench(
         writeln!(md, "## {config}\n")?;
         writeln!(
             md,
-            "| route | server | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs wasmtime serve |"
+            "| route | server | component | req/s | p50 ms | p99 ms | server CPU µs/req: user | kernel | total | wrk CPU µs/req | req/s vs wasmtime serve |"
         )?;
-        writeln!(md, "|---|---|---:|---:|---:|---:|---:|")?;
+        writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        let baseline = targets
+            .iter()
+            .position(|t| t.server == "wasmtime serve" && t.component_label == "p2");
         for (r, (label, _, _)) in routes.iter().enumerate() {
-            let base = median(results[0][r].iter().map(|l| l.rps).collect());
-            for (s, (name, _, _)) in servers.iter().enumerate() {
-                let runs = &results[s][r];
+            let base = baseline.map_or(f64::NAN, |b| {
+                median(results[b][r].iter().map(|l| l.rps).collect())
+            });
+            for (t, target) in targets.iter().enumerate() {
+                let (name, component) = (target.server, target.component_label);
+                let runs = &results[t][r];
                 if runs.is_empty() {
-                    writeln!(md, "| {label} | {name} | – | – | – | – | – |")?;
+                    writeln!(
+                        md,
+                        "| {label} | {name} | {component} | – | – | – | – | – | – | – | – |"
+                    )?;
                     continue;
                 }
-                let rps = median(runs.iter().map(|l| l.rps).collect());
-                let p50 = median(runs.iter().map(|l| l.p50_ms).collect());
-                let p99 = median(runs.iter().map(|l| l.p99_ms).collect());
-                let cpu = median(runs.iter().map(|l| l.cpu_us).collect());
+                let m = |f: fn(&Load) -> f64| median(runs.iter().map(f).collect());
+                let (rps, p50, p99) = (m(|l| l.rps), m(|l| l.p50_ms), m(|l| l.p99_ms));
+                let (user, sys, cpu, wrk_cpu) = (
+                    m(|l| l.user_us),
+                    m(|l| l.sys_us),
+                    m(Load::cpu_us),
+                    m(|l| l.wrk_us),
+                );
                 let non_2xx: u64 = runs.iter().map(|l| l.non_2xx).sum();
+                let non_2xx_note = if non_2xx > 0 {
+                    format!(" ({non_2xx} non-2xx)")
+                } else {
+                    String::new()
+                };
                 writeln!(
                     md,
-                    "| {label} | {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.0} | {:.2}× |",
+                    "| {label} | {name} | {component} | {rps:.0}{non_2xx_note} | {p50:.2} | {p99:.2} | {user:.1} | {sys:.1} | {cpu:.1} | {wrk_cpu:.1} | {:.2}× |",
                     rps / base
                 )?;
                 records.push(json!({"config": config, "route": label, "server": name,
-                    "rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_request": cpu,
+                    "component": component,
+                    "rps": rps, "p50_ms": p50, "p99_ms": p99,
+                    "cpu_us_per_request": cpu, "user_us_per_request": user,
+                    "sys_us_per_request": sys, "wrk_cpu_us_per_request": wrk_cpu,
                     "non_2xx": non_2xx,
                     "rounds": runs.iter().map(|l| json!({"rps": l.rps, "p50_ms": l.p50_ms,
-                        "p99_ms": l.p99_ms, "cpu_us_per_request": l.cpu_us})).collect::<Vec<_>>()}));
+                        "p99_ms": l.p99_ms, "requests": l.requests,
+                        "user_us_per_request": l.user_us, "sys_us_per_request": l.sys_us,
+                        "wrk_cpu_us_per_request": l.wrk_us})).collect::<Vec<_>>()}));
             }
         }
         writeln!(md)?;
@@ -304,28 +428,54 @@ pub fn bench(
         md,
         "## Cold start (process start to first 200, median of 5)\n"
     )?;
-    writeln!(md, "| server | compiled-code cache | ms |")?;
-    writeln!(md, "|---|---|---:|")?;
-    let cold: [(&str, &Path, Vec<&str>, &str); 4] = [
-        ("wasmtime serve", wasmtime, vec![], "on (default)"),
-        ("wasmtime serve", wasmtime, vec!["-Ccache=n"], "off"),
-        ("host-runner", host_runner, vec![], "on (default)"),
-        ("host-runner", host_runner, vec!["--no-cache"], "off"),
-    ];
-    for (name, bin, args, cache) in cold {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let (server, took) = start(bin, &args, &service)?;
-            drop(server);
-            times.push(took.as_secs_f64() * 1e3);
+    writeln!(md, "| server | component | compiled-code cache | ms |")?;
+    writeln!(md, "|---|---|---|---:|")?;
+    for target in &targets {
+        // The -O row differs from `wasmtime serve` only in how slots reset.
+        if target.server.contains("-O reset") {
+            continue;
         }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
-        eprintln!("    {name}, cache {cache}: {median:.1} ms");
-        writeln!(md, "| {name} | {cache} | {median:.1} |")?;
-        records.push(
-            json!({"cold_start": name, "cache": cache, "median_ms": median, "runs_ms": times}),
-        );
+        let no_cache: &[&str] = if !target.wasm {
+            &[]
+        } else if target.bin == servers.host_runner {
+            &["--no-cache"]
+        } else {
+            &["-Ccache=n"]
+        };
+        let caches: &[(&[&str], &str)] = if target.wasm {
+            &[(&[], "on (default)"), (no_cache, "off")]
+        } else {
+            &[(&[], "–")]
+        };
+        for (cache_args, cache) in caches {
+            let args: Vec<&str> = target
+                .args
+                .iter()
+                .map(String::as_str)
+                .chain(cache_args.iter().copied())
+                .collect();
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                match start(&target.bin, &args, target.component.as_deref()) {
+                    Ok((server, took)) => {
+                        drop(server);
+                        times.push(took.as_secs_f64() * 1e3);
+                    }
+                    Err(e) => {
+                        eprintln!("    skipped: {e:#}");
+                        break;
+                    }
+                }
+            }
+            let median = median(times.clone());
+            let (name, component) = (target.server, target.component_label);
+            eprintln!("    {name} ({component}), cache {cache}: {median:.1} ms");
+            writeln!(md, "| {name} | {component} | {cache} | {median:.1} |")?;
+            records.push(
+                json!({"cold_start": name, "component": component, "cache": cache,
+                "median_ms": median, "runs_ms": times}),
+            );
+        }
     }
     fs::write(out.join("serve.md"), &md)?;
     fs::write(
