@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::admission::Admission;
 use crate::capabilities::Capabilities;
 use crate::engine::{self, BodyHooks, EngineSettings, EpochTicker};
-use crate::handler::{Handler, HandlerConfig};
+use crate::handler::{self, Handler, HandlerConfig};
 use crate::headers::HeaderOverrides;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
@@ -474,6 +474,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             HandlerConfig {
                 timeout,
                 max_memory_size,
+                max_table_elements: Some(
+                    wasm.max_table_elements
+                        .unwrap_or(handler::DEFAULT_MAX_TABLE_ELEMENTS),
+                ),
                 fuel: wasm.fuel,
                 logging_prefix: !args.no_logging_prefix,
                 max_request_body_size: nonzero(args.max_request_body_size),

@@ -50,6 +50,8 @@ pub struct WasmOptions {
     pub timeout: Option<Duration>,
     /// `max-memory-size`: bytes per linear memory.
     pub max_memory_size: Option<u64>,
+    /// `max-table-elements`: the largest any table may grow.
+    pub max_table_elements: Option<usize>,
     /// `fuel`: fuel per store.
     pub fuel: Option<u64>,
     /// `max-wasm-stack`.
@@ -270,8 +272,11 @@ impl WasmOptions {
                         ));
                     }
                 }
-                "max-table-elements"
-                | "max-instances"
+                "max-table-elements" => {
+                    self.max_table_elements =
+                        Some(parse_u64(value).map_err(|e| invalid(G, item, e))? as usize);
+                }
+                "max-instances"
                 | "max-tables"
                 | "max-memories"
                 | "trap-on-grow-failure"

@@ -54,11 +54,22 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .current_dir(root.join("tests/fixtures"))
         .args(["component", "build", "--release", "--workspace"]))?;
     fs::create_dir_all(out.join("fixtures"))?;
-    fs::copy(
-        root.join("tests/fixtures/target/wasm32-wasip1/release/misbehaving.wasm"),
-        out.join("fixtures/misbehaving.wasm"),
-    )
-    .context("copying the misbehaving fixture")?;
+    // The fixture imports a growable table (`tables`), which Rust cannot
+    // provide: a hand-written component does, plugged in with wac.
+    let grower = out.join("fixtures/table-grower.wasm");
+    let wat = root.join("tests/fixtures/table-grower.wat");
+    fs::write(
+        &grower,
+        wat::parse_file(&wat).with_context(|| format!("parsing {}", wat.display()))?,
+    )?;
+    step("composing target/wasm/fixtures/misbehaving.wasm (wac plug, with table-grower.wasm)");
+    run(Command::new(&wac)
+        .arg("plug")
+        .arg(root.join("tests/fixtures/target/wasm32-wasip1/release/misbehaving.wasm"))
+        .arg("--plug")
+        .arg(&grower)
+        .arg("-o")
+        .arg(out.join("fixtures/misbehaving.wasm")))?;
 
     step(
         "building std-Rust fixture guests (tests/fixtures-std, cargo build --target wasm32-wasip2)",

@@ -46,6 +46,8 @@ pub struct HandlerConfig {
     pub timeout: Option<Duration>,
     /// Per-memory cap in bytes.
     pub max_memory_size: Option<u64>,
+    /// Per-table cap in elements.
+    pub max_table_elements: Option<usize>,
     /// Fuel per store.
     pub fuel: Option<u64>,
     /// Prefix guest output with `stdout [N] :: `.
@@ -78,6 +80,13 @@ pub struct HandlerConfig {
     /// The host-wide budget for guest memory (`--memory-budget`).
     pub memory_budget: Option<Arc<MemoryBudget>>,
 }
+
+/// The per-table cap when `-W max-table-elements` is not given: a million
+/// elements (8 MiB of references). `wasmtime serve` has none without the
+/// pooling allocator, where a guest growing a table in a loop reached
+/// 2^31 elements (16 GiB) before `table.grow` failed; with it the pool's
+/// slots cap tables at 20,000 elements.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 /// Runs requests against a pre-instantiated component, p2 or p3.
 pub enum Handler {
@@ -192,6 +201,9 @@ pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> Gue
     if let Some(max) = config.max_memory_size {
         limits = limits.memory_size(max as usize);
     }
+    if let Some(max) = config.max_table_elements {
+        limits = limits.table_elements(max);
+    }
     let mut http = WasiHttpCtx::new();
     if let Some(n) = config.max_http_fields_size {
         http.set_field_size_limit(n);
@@ -232,6 +244,12 @@ pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> Gue
                 Box::pin(tokio::task::yield_now()),
             ))
         });
+        // The first deadline is one tick away too. Left at 0, every fresh
+        // store met it at its first check and yielded at once: a boxed
+        // future, a fiber switch and a trip to the back of the run queue
+        // on every request, some 22 µs of a fresh instance's 88 µs
+        // (BENCHMARKS.md).
+        store.set_epoch_deadline(1);
     }
     GuestStore { store, lease }
 }

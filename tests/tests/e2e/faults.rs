@@ -1,6 +1,7 @@
 //! Guest faults, one fixture route each, under both servers with the same
 //! limits (`-Wtimeout=1s -Wmax-memory-size=64MiB`): a trap, a stack overflow
-//! (unbounded recursion), an endless loop, unbounded memory growth, a body
+//! (unbounded recursion), an endless loop, unbounded memory growth,
+//! unbounded table growth, a body
 //! that never finishes, a body far larger than the client reads, and many
 //! concurrent faulting requests. Each is stopped at its limit and answered
 //! alike (the 500 page, or a started response cut off at the timeout), each
@@ -72,6 +73,53 @@ fn each_guest_fault_is_stopped_logged_counted_and_the_next_request_succeeds() {
                 server.stderr()
             );
             assert_eq!(get(&server.url("/ok")).status, 200, "{name} after {route}");
+        }
+    }
+}
+
+/// A guest that grows a table in a loop (the fixture's `/table-grow`,
+/// through the hand-written `table-grower.wat` it is composed with). The
+/// pooling allocator caps tables at 20,000 elements; without it,
+/// `-W max-table-elements` is the only cap `wasmtime serve` has (unbounded,
+/// the loop reached 2^31 elements, 16 GiB, in 15 s), and host-runner has a
+/// default of a million.
+#[test]
+fn unbounded_table_growth_is_stopped_at_the_table_limit() {
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "table growth refused at 1 elements"),
+        (
+            &["-Opooling-allocator=n", "-Wmax-table-elements=200000"],
+            "table growth refused at 196609 elements",
+        ),
+        (&["-Opooling-allocator=n"], ""),
+    ];
+    for (extra, message) in cases {
+        let runners: Vec<(&str, Server)> = if message.is_empty() {
+            // host-runner's default cap; wasmtime serve would run away.
+            vec![("host-runner serve", Server::host_runner(&fixture(), extra))]
+        } else {
+            servers(&fixture(), extra)
+        };
+        for (name, server) in runners {
+            let reply = get(&server.url("/table-grow"));
+            assert_eq!(
+                (reply.status, String::from_utf8_lossy(&reply.body).as_ref()),
+                (500, WASMTIME_500_PAGE),
+                "{name} {extra:?}"
+            );
+            let message = if message.is_empty() {
+                "table growth refused at 983041 elements"
+            } else {
+                message
+            };
+            assert!(
+                server.wait_for_output(message, Duration::from_secs(5)),
+                "{name} {extra:?}: {}",
+                server.stderr()
+            );
+            assert!(server.wait_for_output("worker failed:", Duration::from_secs(5)));
+            assert_eq!(failures_logged(&server), 1, "{name} {extra:?}");
+            assert_eq!(get(&server.url("/ok")).status, 200, "{name} {extra:?}");
         }
     }
 }
