@@ -90,8 +90,9 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 /// Runs requests against a pre-instantiated component, p2 or p3.
 pub enum Handler {
-    /// `wasi:http/incoming-handler@0.2`.
-    P2(p2::Handler),
+    /// `wasi:http/incoming-handler@0.2` (boxed: the p3 handler is a
+    /// pointer to its pool).
+    P2(Box<p2::Handler>),
     /// `wasi:http/handler@0.3`.
     P3(p3::Handler),
 }
@@ -100,7 +101,7 @@ impl Handler {
     /// A handler for `pre`, p2 or p3 as it was loaded.
     pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
         match pre {
-            ProxyPre::P2(pre) => Handler::P2(p2::Handler::new(pre, config, metrics)),
+            ProxyPre::P2(pre) => Handler::P2(Box::new(p2::Handler::new(pre, config, metrics))),
             ProxyPre::P3(pre) => Handler::P3(p3::Handler::new(pre, config, metrics)),
         }
     }

@@ -118,12 +118,62 @@ fn p3_service_answers_like_the_p2_service_under_wasmtime_serve() {
     assert_same_api(&p2, &p3, "wasmtime serve, p2 vs p3");
 }
 
-/// `wasmtime serve` runs up to 16 requests at once in one p3 instance (p2
+/// host-runner serves the p3 build with the same answers as `wasmtime
+/// serve` serves the p2 build, and composes it in-process from the guest
+/// and the processor as `wac` does. Its own body limit is off here
+/// (`--max-request-body-size=0`) so every answer is the guest's; with the
+/// default limit (64 MiB, the guest's own), a chunked body over it still
+/// gets the guest's 413, and a declared one gets the host's 413 before the
+/// guest runs.
+#[test]
+fn host_runner_serves_the_p3_service_with_the_same_answers() {
+    use std::io::{Read, Write};
+
+    let p2 = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
+    let p3 = Server::host_runner(
+        &artifact("vector-service-p3.wasm"),
+        &["--max-request-body-size=0"],
+    );
+    assert_same_api(&p2, &p3, "wasmtime serve p2 vs host-runner p3");
+    let plug = format!("--plug={}", artifact("vector-processor.wasm").display());
+    let plugged = Server::host_runner(
+        &artifact("http-api-p3.wasm"),
+        &["--max-request-body-size=0", &plug],
+    );
+    assert_same_api(&p2, &plugged, "wasmtime serve p2 vs host-runner p3 --plug");
+
+    let limited = Server::host_runner(&artifact("vector-service-p3.wasm"), &[]);
+    assert_eq!(
+        crate::serve::chunked_oversize(limited.authority()),
+        crate::serve::chunked_oversize(p2.authority()),
+        "chunked oversize body under host-runner's limit"
+    );
+    let mut stream = std::net::TcpStream::connect(limited.authority()).unwrap();
+    write!(
+        stream,
+        "POST /stats HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n[1,",
+        (64 << 20) + 1
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413", "declared oversize body");
+}
+
+/// Both servers run up to 16 requests at once in one p3 instance (p2
 /// gets an instance each): concurrent bodies must not mix.
 #[test]
 fn p3_concurrent_requests_get_their_own_answers() {
     let p2 = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
-    let p3 = Server::wasmtime(&artifact("vector-service-p3.wasm"), &[]);
+    for p3 in [
+        Server::wasmtime(&artifact("vector-service-p3.wasm"), &[]),
+        Server::host_runner(&artifact("vector-service-p3.wasm"), &[]),
+    ] {
+        concurrent_answers_match(&p2, &p3);
+    }
+}
+
+fn concurrent_answers_match(p2: &Server, p3: &Server) {
     let cases: Vec<Case> = (0..12u64)
         .map(|i| {
             let (path, headers) = if i % 2 == 0 {
@@ -143,11 +193,11 @@ fn p3_concurrent_requests_get_their_own_answers() {
             ("POST", path, headers, Some(body))
         })
         .collect();
-    let expected: Vec<Reply> = cases.iter().map(|c| send(&p2, c)).collect();
+    let expected: Vec<Reply> = cases.iter().map(|c| send(p2, c)).collect();
     thread::scope(|scope| {
         let running: Vec<_> = cases
             .iter()
-            .map(|case| scope.spawn(|| send(&p3, case)))
+            .map(|case| scope.spawn(|| send(p3, case)))
             .collect();
         for (i, (handle, expected)) in running.into_iter().zip(&expected).enumerate() {
             assert_same(
