@@ -131,18 +131,22 @@ struct ServeArgs {
     /// Socket address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     addr: SocketAddr,
-    /// WebAssembly options (`-W help` lists none; see the README): timeout,
-    /// max-memory-size, fuel, max-wasm-stack, epoch-interruption.
+    /// WebAssembly options, parsed as `wasmtime serve` parses them (`-W help`
+    /// lists Wasmtime's keys; host-runner implements timeout, max-memory-size,
+    /// max-table-elements, fuel, max-wasm-stack, epoch-interruption and refuses
+    /// the others by name).
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VAL[,..]]")]
     wasm: Vec<String>,
-    /// WASI options: cli, inherit-env, inherit-network, allow-ip-name-lookup,
-    /// tcp, udp, http (always on), max-http-fields-size,
-    /// http-outgoing-body-buffer-chunks, http-outgoing-body-chunk-size,
-    /// max-resources, hostcall-fuel, max-component-handles, max-random-size, cwd.
+    /// WASI options (`-S help` lists Wasmtime's keys): cli, inherit-env,
+    /// inherit-network, allow-ip-name-lookup, tcp, udp, http (always on),
+    /// max-http-fields-size, http-outgoing-body-buffer-chunks,
+    /// http-outgoing-body-chunk-size, max-resources, hostcall-fuel,
+    /// max-component-handles, max-random-size, cwd, p3.
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
     wasi: Vec<String>,
-    /// Optimization options: pooling-allocator, the pooling-* limits, and how
-    /// pooled slots are reset (pooling-pagemap-scan, pooling-*-keep-resident).
+    /// Optimization options (`-O help` lists Wasmtime's keys):
+    /// pooling-allocator, the pooling-* totals, and how pooled slots are reset
+    /// (pooling-pagemap-scan, pooling-*-keep-resident).
     #[arg(short = 'O', long = "optimize", value_name = "KEY[=VAL[,..]]")]
     optimize: Vec<String>,
     /// Pass an environment variable to the guest (`NAME=VAL`, or `NAME` to

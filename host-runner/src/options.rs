@@ -1,36 +1,32 @@
-//! The `-W`, `-S` and `-O` option groups, with Wasmtime's syntax.
+//! The `-W`, `-S` and `-O` option groups, parsed by Wasmtime's own parser.
 //!
-//! `-X key[=val][,key[=val]...]`, repeatable. Booleans: bare, `y`/`yes`/`true`,
-//! `n`/`no`/`false`. Integers: decimal with `_`, or `0x` hex; no units.
-//! Durations: an integer followed by nothing (seconds), `s`, `ms`, `us`/`μs`
-//! or `ns`. Unknown keys are errors. Only keys that matter for serving are
-//! accepted; the others Wasmtime knows are refused by name, so a user is
-//! never silently ignored.
+//! `-X key[=val][,key[=val]...]`, repeatable; a later value wins. The syntax,
+//! the keys, and every "unknown option" and "failed to parse" message are
+//! those of `wasmtime serve` by construction: each argument goes through
+//! `wasmtime_cli_flags::CommonOptions`, the clap parser `wasmtime serve` itself
+//! uses (crate `wasmtime-cli-flags`, the same version as `wasmtime`). The
+//! parsed group is then mapped into the structs below. Keys Wasmtime knows but
+//! host-runner does not implement are refused by name, so a user is never
+//! silently ignored; the few that `wasmtime serve` accepts and ignores are
+//! accepted and ignored here too.
 
 use std::time::Duration;
+
+use clap::Parser as _;
+use wasmtime_cli_flags::opt::WasmtimeOptionValue;
+use wasmtime_cli_flags::CommonOptions;
 
 /// A malformed or unsupported option.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionError {
-    /// The key is not known in this group.
-    #[error("unknown {group} option: {key}")]
-    Unknown {
-        /// `-W / --wasm`, etc.
-        group: &'static str,
-        /// The key as given.
-        key: String,
-    },
-    /// The value does not parse.
-    #[error("failed to parse {group} option `{item}`: {why}")]
-    Invalid {
-        /// The group.
-        group: &'static str,
-        /// `key=value` as given.
-        item: String,
-        /// Why.
-        why: String,
-    },
-    /// Two options that may not be combined (Wasmtime's wording).
+    /// Wasmtime's parser refused the argument: an unknown key or a value
+    /// that does not parse, in `wasmtime serve`'s words (``unknown -W /
+    /// --wasm option: bogus``, ``failed to parse -W option `timeout=1m`:
+    /// failed to parse duration: 1m``).
+    #[error("{0}")]
+    Wasmtime(String),
+    /// A setting `wasmtime serve` refuses after parsing, in its wording
+    /// (`-Shttp=n`, `-Wcomponent-model=n`, `-Scommon` with `-Scli`).
     #[error("{0}")]
     Conflict(&'static str),
     /// Wasmtime knows the key but host-runner does not implement it.
@@ -72,6 +68,8 @@ pub struct WasiOptions {
     pub cli: bool,
     /// Whether `common` was given (it may not be combined with `cli`).
     pub common_alias: bool,
+    /// Whether `cli` was given.
+    pub cli_given: bool,
     /// `inherit-env`: copy the whole host environment.
     pub inherit_env: bool,
     /// `inherit-network`: any socket address (implies tcp and udp).
@@ -110,6 +108,7 @@ impl Default for WasiOptions {
             max_http_fields_size: None,
             cli: false,
             common_alias: false,
+            cli_given: false,
             inherit_env: false,
             inherit_network: false,
             allow_ip_name_lookup: None,
@@ -164,38 +163,72 @@ pub enum Tristate {
     Auto,
 }
 
-impl Tristate {
-    fn parse(v: Option<&str>) -> Result<Self, String> {
-        match v {
-            Some("auto") => Ok(Tristate::Auto),
-            other => parse_bool(other).map(|b| if b { Tristate::Yes } else { Tristate::No }),
+impl From<wasmtime::Enabled> for Tristate {
+    fn from(e: wasmtime::Enabled) -> Self {
+        match e {
+            wasmtime::Enabled::Yes => Tristate::Yes,
+            wasmtime::Enabled::No => Tristate::No,
+            wasmtime::Enabled::Auto => Tristate::Auto,
         }
     }
 }
 
-/// Splits `a=1,b,c=x` into `(key, value)` pairs.
-fn items(arg: &str) -> impl Iterator<Item = (&str, Option<&str>, &str)> {
-    arg.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim()), item),
-            None => (item.trim(), None, item),
-        })
+/// Parses a Wasmtime duration (`wasmtime-cli-flags`' parser): an integer
+/// followed by nothing (seconds), `s`, `ms`, `us`/`μs` or `ns`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    <Duration as WasmtimeOptionValue>::parse(Some(v)).map_err(|e| e.to_string())
 }
 
-fn invalid(group: &'static str, item: &str, why: impl ToString) -> OptionError {
-    OptionError::Invalid {
-        group,
-        item: item.to_string(),
-        why: why.to_string(),
+/// Runs one `-W`, `-S` or `-O` argument through `wasmtime serve`'s parser and
+/// returns the parsed groups. `flag` is the long name (`wasm`, `wasi`,
+/// `optimize`); `--flag=ARG` keeps an argument that starts with `-` a value.
+fn wasmtime_parse(flag: &str, arg: &str) -> Result<CommonOptions, OptionError> {
+    let argv = ["host-runner".to_string(), format!("--{flag}={arg}")];
+    let mut parsed = CommonOptions::try_parse_from(argv).map_err(|e| {
+        // clap renders `error: <message>`; Wasmtime's parse errors are
+        // printed with `{:?}`, which appends a backtrace under RUST_BACKTRACE.
+        let text = e.to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        let text = text.split("Stack backtrace:").next().unwrap_or(text);
+        OptionError::Wasmtime(text.trim_end().to_string())
+    })?;
+    // `configure` (moving the raw groups into the public `wasm`, `wasi` and
+    // `opts` fields) is private; `init_logging` is the public entry that runs
+    // it without building a `Config`. Without the crate's `logging` feature
+    // it installs nothing, and no `-D` (the only source of an error) reaches it.
+    parsed
+        .init_logging()
+        .map_err(|e| OptionError::Wasmtime(e.to_string()))?;
+    Ok(parsed)
+}
+
+/// Whether a parsed key was given at all.
+trait Given {
+    fn given(&self) -> bool;
+}
+
+impl<T> Given for Option<T> {
+    fn given(&self) -> bool {
+        self.is_some()
     }
 }
 
-fn unknown(group: &'static str, key: &str) -> OptionError {
-    OptionError::Unknown {
-        group,
-        key: key.into(),
+impl<T> Given for Vec<T> {
+    fn given(&self) -> bool {
+        !self.is_empty()
     }
+}
+
+/// Refuses the first given key of a list of parsed fields, by its
+/// command-line name (the field name with `-` for `_`, as Wasmtime spells it).
+macro_rules! refuse {
+    ($group:expr; $($field:ident),+ $(,)?) => {
+        $(
+            if Given::given(&$field) {
+                return Err(unsupported($group, &stringify!($field).replace('_', "-")));
+            }
+        )+
+    };
 }
 
 fn unsupported(group: &'static str, key: &str) -> OptionError {
@@ -205,94 +238,128 @@ fn unsupported(group: &'static str, key: &str) -> OptionError {
     }
 }
 
-/// Parses a Wasmtime boolean.
-pub fn parse_bool(v: Option<&str>) -> Result<bool, String> {
-    match v {
-        None | Some("y") | Some("yes") | Some("true") => Ok(true),
-        Some("n") | Some("no") | Some("false") => Ok(false),
-        Some(other) => Err(format!("invalid boolean value `{other}`")),
-    }
-}
-
-/// Parses a Wasmtime integer (decimal with `_`, or `0x` hex).
-pub fn parse_u64(v: Option<&str>) -> Result<u64, String> {
-    let v = v.ok_or("a value is required")?.replace('_', "");
-    let parsed = match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => v.parse(),
-    };
-    parsed.map_err(|e| e.to_string())
-}
-
-/// Parses a Wasmtime duration: an integer with no unit (seconds), `s`, `ms`,
-/// `us`/`μs` or `ns`.
-pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    let bad = || format!("failed to parse duration: {v}");
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (digits, unit) = v.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    Ok(match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "us" | "μs" => Duration::from_micros(n),
-        "ns" => Duration::from_nanos(n),
-        _ => return Err(bad()),
-    })
-}
-
 impl WasmOptions {
     /// Applies one `-W` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-W / --wasm";
-        for (key, value, item) in items(arg) {
-            match key {
-                "timeout" => {
-                    let v = value.ok_or_else(|| invalid(G, item, "a value is required"))?;
-                    self.timeout = Some(parse_duration(v).map_err(|e| invalid(G, item, e))?);
-                    self.epoch_interruption = true;
-                }
-                "max-memory-size" => {
-                    self.max_memory_size = Some(parse_u64(value).map_err(|e| invalid(G, item, e))?);
-                }
-                "fuel" => self.fuel = Some(parse_u64(value).map_err(|e| invalid(G, item, e))?),
-                "max-wasm-stack" => {
-                    self.max_wasm_stack =
-                        Some(parse_u64(value).map_err(|e| invalid(G, item, e))? as usize);
-                }
-                "epoch-interruption" => {
-                    self.epoch_interruption |=
-                        parse_bool(value).map_err(|e| invalid(G, item, e))?;
-                }
-                "component-model" => {
-                    if !parse_bool(value).map_err(|e| invalid(G, item, e))? {
-                        return Err(invalid(
-                            G,
-                            item,
-                            "components are required for the serve command, and must not be disabled",
-                        ));
-                    }
-                }
-                "max-table-elements" => {
-                    self.max_table_elements =
-                        Some(parse_u64(value).map_err(|e| invalid(G, item, e))? as usize);
-                }
-                "max-instances"
-                | "max-tables"
-                | "max-memories"
-                | "trap-on-grow-failure"
-                | "async-stack-size"
-                | "unknown-imports-trap"
-                | "unknown-imports-default"
-                | "threads"
-                | "simd"
-                | "relaxed-simd"
-                | "gc"
-                | "function-references"
-                | "exceptions"
-                | "memory64" => return Err(unsupported(G, key)),
-                _ => return Err(unknown(G, key)),
-            }
+        // Every field is named, so a key added to Wasmtime's group is a
+        // compile error here until it is mapped, ignored or refused.
+        let wasmtime_cli_flags::WasmOptions {
+            timeout,
+            max_memory_size,
+            max_table_elements,
+            fuel,
+            max_wasm_stack,
+            epoch_interruption,
+            component_model,
+            nan_canonicalization,
+            async_stack_size,
+            async_stack_zeroing,
+            unknown_exports_allow,
+            unknown_imports_trap,
+            unknown_imports_default,
+            wmemcheck,
+            max_instances,
+            max_tables,
+            max_memories,
+            trap_on_grow_failure,
+            all_proposals,
+            bulk_memory,
+            multi_memory,
+            multi_value,
+            reference_types,
+            simd,
+            relaxed_simd,
+            relaxed_simd_deterministic,
+            tail_call,
+            threads,
+            shared_memory,
+            shared_everything_threads,
+            memory64,
+            component_model_async,
+            component_model_more_async_builtins,
+            component_model_async_stackful,
+            component_model_threading,
+            component_model_error_context,
+            component_model_gc,
+            component_model_map,
+            component_model_memory64,
+            function_references,
+            stack_switching,
+            gc,
+            custom_page_sizes,
+            wide_arithmetic,
+            branch_hinting,
+            extended_const,
+            exceptions,
+            gc_support,
+            component_model_fixed_length_lists,
+            component_model_implements,
+            concurrency_support,
+        } = wasmtime_parse("wasm", arg)?.wasm;
+        if component_model == Some(false) {
+            // `wasmtime serve`'s wording.
+            return Err(OptionError::Conflict(
+                "components are required for the serve command, and must not be disabled",
+            ));
         }
+        refuse!(G;
+            max_instances,
+            max_tables,
+            max_memories,
+            trap_on_grow_failure,
+            async_stack_size,
+            async_stack_zeroing,
+            unknown_exports_allow,
+            unknown_imports_trap,
+            unknown_imports_default,
+            nan_canonicalization,
+            wmemcheck,
+            all_proposals,
+            bulk_memory,
+            multi_memory,
+            multi_value,
+            reference_types,
+            simd,
+            relaxed_simd,
+            relaxed_simd_deterministic,
+            tail_call,
+            threads,
+            shared_memory,
+            shared_everything_threads,
+            memory64,
+            component_model_async,
+            component_model_more_async_builtins,
+            component_model_async_stackful,
+            component_model_threading,
+            component_model_error_context,
+            component_model_gc,
+            component_model_map,
+            component_model_memory64,
+            function_references,
+            stack_switching,
+            gc,
+            custom_page_sizes,
+            wide_arithmetic,
+            branch_hinting,
+            extended_const,
+            exceptions,
+            gc_support,
+            component_model_fixed_length_lists,
+            component_model_implements,
+            concurrency_support,
+        );
+        if let Some(t) = timeout {
+            self.timeout = Some(t);
+            self.epoch_interruption = true;
+        }
+        if let Some(v) = max_memory_size {
+            self.max_memory_size = Some(v as u64);
+        }
+        self.max_table_elements = max_table_elements.or(self.max_table_elements);
+        self.fuel = fuel.or(self.fuel);
+        self.max_wasm_stack = max_wasm_stack.or(self.max_wasm_stack);
+        self.epoch_interruption |= epoch_interruption.unwrap_or(false);
         Ok(())
     }
 }
@@ -301,76 +368,102 @@ impl WasiOptions {
     /// Applies one `-S` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-S / --wasi";
-        for (key, value, item) in items(arg) {
-            let flag = || parse_bool(value).map_err(|e| invalid(G, item, e));
-            let int = || parse_u64(value).map_err(|e| invalid(G, item, e));
-            match key {
-                "http" => {
-                    if !parse_bool(value).map_err(|e| invalid(G, item, e))? {
-                        return Err(invalid(
-                            G,
-                            item,
-                            "the serve command requires wasi-http (it cannot be disabled)",
-                        ));
-                    }
-                }
-                "max-http-fields-size" => {
-                    self.max_http_fields_size =
-                        Some(parse_u64(value).map_err(|e| invalid(G, item, e))? as usize);
-                }
-                "cli" | "common" => {
-                    let on = parse_bool(value).map_err(|e| invalid(G, item, e))?;
-                    if key == "common" {
-                        self.common_alias = true;
-                    }
-                    if self.common_alias && (key == "cli" || self.cli) {
-                        return Err(OptionError::Conflict(
-                            "The -Scommon option should not be use with -Scli as it is a deprecated alias",
-                        ));
-                    }
-                    self.cli = on;
-                }
-                "inherit-env" => self.inherit_env = flag()?,
-                "inherit-network" => self.inherit_network = flag()?,
-                "allow-ip-name-lookup" => self.allow_ip_name_lookup = Some(flag()?),
-                "tcp" => self.tcp = Some(flag()?),
-                "udp" => self.udp = Some(flag()?),
-                "network-error-code" => self.network_error_code = flag()?,
-                "http-outgoing-body-buffer-chunks" => {
-                    self.http_outgoing_body_buffer_chunks = Some(int()? as usize);
-                }
-                "http-outgoing-body-chunk-size" => {
-                    self.http_outgoing_body_chunk_size = Some(int()? as usize);
-                }
-                "max-resources" => self.max_resources = Some(int()? as usize),
-                "hostcall-fuel" => self.hostcall_fuel = Some(int()? as usize),
-                "max-component-handles" => self.max_component_handles = Some(int()? as usize),
-                "max-random-size" => self.max_random_size = Some(int()?),
-                "cwd" => {
-                    let v = value.ok_or_else(|| invalid(G, item, "a value is required"))?;
-                    self.cwd = Some(v.to_string());
-                }
-                // Accepted and ignored by `wasmtime serve` as well.
-                "p3" => self.p3 = Some(parse_bool(value).map_err(|e| invalid(G, item, e))?),
-                "inherit-stdin" | "inherit-stdout" | "inherit-stderr" | "tls"
-                | "cli-exit-with-code" => {
-                    parse_bool(value).map_err(|e| invalid(G, item, e))?;
-                }
-                // Features this project does not build (nor does the
-                // `wasmtime serve` it installs), or that components cannot use.
-                "keyvalue"
-                | "keyvalue-in-memory-data"
-                | "config"
-                | "config-var"
-                | "nn"
-                | "nn-graph"
-                | "threads"
-                | "listenfd"
-                | "tcplisten"
-                | "preview2" => return Err(unsupported(G, key)),
-                _ => return Err(unknown(G, key)),
-            }
+        let wasmtime_cli_flags::WasiOptions {
+            cli,
+            cli_exit_with_code,
+            common,
+            nn,
+            threads,
+            http,
+            http_outgoing_body_buffer_chunks,
+            http_outgoing_body_chunk_size,
+            config,
+            keyvalue,
+            listenfd,
+            tcplisten,
+            tls,
+            preview2,
+            nn_graph,
+            inherit_network,
+            allow_ip_name_lookup,
+            tcp,
+            udp,
+            network_error_code,
+            preview0,
+            inherit_env,
+            inherit_stdin,
+            inherit_stdout,
+            inherit_stderr,
+            cwd,
+            config_var,
+            keyvalue_in_memory_data,
+            p3,
+            max_resources,
+            hostcall_fuel,
+            max_component_handles,
+            max_random_size,
+            max_http_fields_size,
+        } = wasmtime_parse("wasi", arg)?.wasi;
+        if http == Some(false) {
+            // `wasmtime serve`'s wording.
+            return Err(OptionError::Conflict(
+                "wasi-http is required for the serve command, and must not be disabled",
+            ));
         }
+        // Features this project does not build (nor does the `wasmtime
+        // serve` it installs), or that components cannot use.
+        refuse!(G;
+            keyvalue,
+            keyvalue_in_memory_data,
+            config,
+            config_var,
+            nn,
+            nn_graph,
+            threads,
+            listenfd,
+            tcplisten,
+            preview2,
+            preview0,
+        );
+        // Accepted and ignored by `wasmtime serve` as well.
+        let _ = (
+            inherit_stdin,
+            inherit_stdout,
+            inherit_stderr,
+            tls,
+            cli_exit_with_code,
+        );
+        // `common` is a deprecated alias of `cli`; `wasmtime serve` refuses
+        // both together, in whichever arguments they come.
+        self.common_alias |= common.is_some();
+        self.cli_given |= cli.is_some();
+        if self.common_alias && self.cli_given {
+            return Err(OptionError::Conflict(
+                "The -Scommon option should not be use with -Scli as it is a deprecated alias",
+            ));
+        }
+        if let Some(on) = cli.or(common) {
+            self.cli = on;
+        }
+        self.inherit_env = inherit_env.unwrap_or(self.inherit_env);
+        self.inherit_network = inherit_network.unwrap_or(self.inherit_network);
+        self.network_error_code = network_error_code.unwrap_or(self.network_error_code);
+        self.allow_ip_name_lookup = allow_ip_name_lookup.or(self.allow_ip_name_lookup);
+        self.tcp = tcp.or(self.tcp);
+        self.udp = udp.or(self.udp);
+        self.max_http_fields_size = max_http_fields_size.or(self.max_http_fields_size);
+        self.http_outgoing_body_buffer_chunks =
+            http_outgoing_body_buffer_chunks.or(self.http_outgoing_body_buffer_chunks);
+        self.http_outgoing_body_chunk_size =
+            http_outgoing_body_chunk_size.or(self.http_outgoing_body_chunk_size);
+        self.max_resources = max_resources.or(self.max_resources);
+        self.hostcall_fuel = hostcall_fuel.or(self.hostcall_fuel);
+        self.max_component_handles = max_component_handles.or(self.max_component_handles);
+        self.max_random_size = max_random_size.or(self.max_random_size);
+        if cwd.is_some() {
+            self.cwd = cwd;
+        }
+        self.p3 = p3.or(self.p3);
         Ok(())
     }
 }
@@ -379,45 +472,111 @@ impl OptimizeOptions {
     /// Applies one `-O` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-O / --optimize";
-        for (key, value, item) in items(arg) {
-            let int = || parse_u64(value).map_err(|e| invalid(G, item, e));
-            match key {
-                "pooling-allocator" => {
-                    self.pooling_allocator =
-                        Some(parse_bool(value).map_err(|e| invalid(G, item, e))?);
-                }
-                "pooling-total-component-instances" => {
-                    self.pooling_total_component_instances = Some(int()? as u32);
-                }
-                "pooling-total-memories" => self.pooling_total_memories = Some(int()? as u32),
-                "pooling-total-core-instances" => {
-                    self.pooling_total_core_instances = Some(int()? as u32);
-                }
-                "pooling-max-memory-size" => self.pooling_max_memory_size = Some(int()? as usize),
-                "pooling-memory-keep-resident" => {
-                    self.pooling_memory_keep_resident = Some(int()? as usize);
-                }
-                "pooling-table-keep-resident" => {
-                    self.pooling_table_keep_resident = Some(int()? as usize);
-                }
-                "pooling-pagemap-scan" => {
-                    self.pooling_pagemap_scan =
-                        Some(Tristate::parse(value).map_err(|e| invalid(G, item, e))?);
-                }
-                "pooling-max-unused-warm-slots" => {
-                    self.pooling_max_unused_warm_slots = Some(int()? as u32);
-                }
-                // Code-generation settings that do not change serving semantics.
-                "opt-level"
-                | "regalloc-algorithm"
-                | "memory-may-move"
-                | "memory-reservation"
-                | "memory-guard-size"
-                | "signals-based-traps"
-                | "table-lazy-init" => return Err(unsupported(G, key)),
-                _ => return Err(unknown(G, key)),
-            }
-        }
+        let wasmtime_cli_flags::OptimizeOptions {
+            pooling_allocator,
+            pooling_total_component_instances,
+            pooling_total_memories,
+            pooling_total_core_instances,
+            pooling_max_memory_size,
+            pooling_memory_keep_resident,
+            pooling_table_keep_resident,
+            pooling_pagemap_scan,
+            pooling_max_unused_warm_slots,
+            opt_level,
+            regalloc_algorithm,
+            memory_may_move,
+            memory_reservation,
+            memory_reservation_for_growth,
+            memory_guard_size,
+            gc_heap_may_move,
+            gc_heap_reservation,
+            gc_heap_reservation_for_growth,
+            gc_heap_guard_size,
+            gc_heap_initial_size,
+            guard_before_linear_memory,
+            table_lazy_init,
+            pooling_decommit_batch_size,
+            pooling_memory_protection_keys,
+            pooling_max_memory_protection_keys,
+            memory_init_cow,
+            memory_guaranteed_dense_image_size,
+            pooling_total_tables,
+            pooling_total_stacks,
+            pooling_table_elements,
+            pooling_max_core_instance_size,
+            pooling_async_stack_keep_resident,
+            pooling_max_component_instance_size,
+            pooling_max_core_instances_per_component,
+            pooling_max_memories_per_component,
+            pooling_max_tables_per_component,
+            pooling_max_tables_per_module,
+            pooling_max_memories_per_module,
+            pooling_total_gc_heaps,
+            signals_based_traps,
+            dynamic_memory_guard_size,
+            static_memory_guard_size,
+            static_memory_forced,
+            static_memory_maximum_size,
+            dynamic_memory_reserved_for_growth,
+            gc_zeal_alloc_counter,
+        } = wasmtime_parse("optimize", arg)?.opts;
+        // Code generation, memory layout and the pool limits host-runner
+        // sizes itself: none changes serving semantics.
+        refuse!(G;
+            opt_level,
+            regalloc_algorithm,
+            memory_may_move,
+            memory_reservation,
+            memory_reservation_for_growth,
+            memory_guard_size,
+            gc_heap_may_move,
+            gc_heap_reservation,
+            gc_heap_reservation_for_growth,
+            gc_heap_guard_size,
+            gc_heap_initial_size,
+            guard_before_linear_memory,
+            table_lazy_init,
+            pooling_decommit_batch_size,
+            pooling_memory_protection_keys,
+            pooling_max_memory_protection_keys,
+            memory_init_cow,
+            memory_guaranteed_dense_image_size,
+            pooling_total_tables,
+            pooling_total_stacks,
+            pooling_table_elements,
+            pooling_max_core_instance_size,
+            pooling_async_stack_keep_resident,
+            pooling_max_component_instance_size,
+            pooling_max_core_instances_per_component,
+            pooling_max_memories_per_component,
+            pooling_max_tables_per_component,
+            pooling_max_tables_per_module,
+            pooling_max_memories_per_module,
+            pooling_total_gc_heaps,
+            signals_based_traps,
+            dynamic_memory_guard_size,
+            static_memory_guard_size,
+            static_memory_forced,
+            static_memory_maximum_size,
+            dynamic_memory_reserved_for_growth,
+            gc_zeal_alloc_counter,
+        );
+        self.pooling_allocator = pooling_allocator.or(self.pooling_allocator);
+        self.pooling_total_component_instances =
+            pooling_total_component_instances.or(self.pooling_total_component_instances);
+        self.pooling_total_memories = pooling_total_memories.or(self.pooling_total_memories);
+        self.pooling_total_core_instances =
+            pooling_total_core_instances.or(self.pooling_total_core_instances);
+        self.pooling_max_memory_size = pooling_max_memory_size.or(self.pooling_max_memory_size);
+        self.pooling_memory_keep_resident =
+            pooling_memory_keep_resident.or(self.pooling_memory_keep_resident);
+        self.pooling_table_keep_resident =
+            pooling_table_keep_resident.or(self.pooling_table_keep_resident);
+        self.pooling_pagemap_scan = pooling_pagemap_scan
+            .map(Tristate::from)
+            .or(self.pooling_pagemap_scan);
+        self.pooling_max_unused_warm_slots =
+            pooling_max_unused_warm_slots.or(self.pooling_max_unused_warm_slots);
         Ok(())
     }
 }
@@ -432,8 +591,12 @@ mod tests {
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
+        assert_eq!(parse_duration("5μs"), Ok(Duration::from_micros(5)));
         assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
-        assert!(parse_duration("1m").is_err());
+        assert_eq!(
+            parse_duration("1m"),
+            Err("failed to parse duration: 1m".into())
+        );
         assert!(parse_duration("1.5s").is_err());
     }
 
@@ -444,27 +607,64 @@ mod tests {
         assert_eq!(w.timeout, Some(Duration::from_secs(2)));
         assert_eq!(w.max_memory_size, Some(0x1000_0000));
         assert!(w.epoch_interruption);
-        let e = w.apply("max-memory-size=64MiB").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("failed to parse -W / --wasm option `max-memory-size=64MiB`"),
-            "{e}"
+        // A later argument overrides one key and keeps the others.
+        w.apply("fuel=1_000,max-table-elements=10").unwrap();
+        assert_eq!(w.fuel, Some(1000));
+        assert_eq!(w.max_table_elements, Some(10));
+        assert_eq!(w.timeout, Some(Duration::from_secs(2)));
+        // `wasmtime serve`'s wording, word for word.
+        assert_eq!(
+            w.apply("max-memory-size=64MiB").unwrap_err().to_string(),
+            "failed to parse -W option `max-memory-size=64MiB`: invalid digit found in string"
+        );
+        assert_eq!(
+            w.apply("timeout=1m").unwrap_err().to_string(),
+            "failed to parse -W option `timeout=1m`: failed to parse duration: 1m"
         );
         assert_eq!(
             w.apply("bogus").unwrap_err().to_string(),
             "unknown -W / --wasm option: bogus"
         );
-        assert!(w.apply("component-model=n").is_err());
+        assert_eq!(
+            w.apply("component-model=n").unwrap_err().to_string(),
+            "components are required for the serve command, and must not be disabled"
+        );
+        w.apply("component-model").unwrap();
+        assert_eq!(
+            w.apply("simd=n").unwrap_err().to_string(),
+            "-W / --wasm option `simd` is not supported by host-runner"
+        );
+        assert!(matches!(
+            w.apply("max-instances=3"),
+            Err(OptionError::Unsupported { .. })
+        ));
     }
 
     #[test]
-    fn wasi_and_optimize_groups() {
+    fn wasi_group() {
         let mut s = WasiOptions::default();
-        s.apply("inherit-stdout,max-http-fields-size=1024").unwrap();
+        s.apply("inherit-stdout,tls,cli-exit-with-code=n,max-http-fields-size=1024")
+            .unwrap();
         assert_eq!(s.max_http_fields_size, Some(1024));
-        assert!(s.apply("http=n").is_err());
+        assert_eq!(
+            s.apply("http=n").unwrap_err().to_string(),
+            "wasi-http is required for the serve command, and must not be disabled"
+        );
+        s.apply("http").unwrap();
+        for key in [
+            "keyvalue", "config", "nn", "threads", "listenfd", "preview2",
+        ] {
+            assert_eq!(
+                s.apply(key).unwrap_err().to_string(),
+                format!("-S / --wasi option `{key}` is not supported by host-runner")
+            );
+        }
         assert!(matches!(
-            s.apply("keyvalue"),
+            s.apply("tcplisten=127.0.0.1:0"),
+            Err(OptionError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            s.apply("keyvalue-in-memory-data=a=b"),
             Err(OptionError::Unsupported { .. })
         ));
         s.apply("cli,inherit-network,tcp=n,http-outgoing-body-chunk-size=0x400,max-resources=10")
@@ -473,11 +673,24 @@ mod tests {
         assert_eq!(s.tcp, Some(false));
         assert_eq!(s.http_outgoing_body_chunk_size, Some(1024));
         assert_eq!(s.max_resources, Some(10));
+        s.apply("cwd=/srv,p3=n,max-random-size=0x10").unwrap();
+        assert_eq!(s.cwd.as_deref(), Some("/srv"));
+        assert_eq!(s.p3, Some(false));
+        assert_eq!(s.max_random_size, Some(16));
+        assert_eq!(
+            s.apply("inherit-env=maybe").unwrap_err().to_string(),
+            "failed to parse -S option `inherit-env=maybe`: unknown boolean flag `maybe`, only yes,no,<nothing> accepted"
+        );
         let e = s.apply("common").unwrap_err().to_string();
         assert!(e.contains("deprecated alias"), "{e}");
         let mut alias = WasiOptions::default();
         alias.apply("common").unwrap();
         assert!(alias.cli);
+        assert!(alias.apply("cli=n").is_err());
+    }
+
+    #[test]
+    fn optimize_group() {
         let mut o = OptimizeOptions::default();
         o.apply("pooling-pagemap-scan=auto,pooling-memory-keep-resident=0x10000")
             .unwrap();
@@ -485,11 +698,35 @@ mod tests {
         assert_eq!(o.pooling_memory_keep_resident, Some(65536));
         o.apply("pooling-pagemap-scan=n").unwrap();
         assert_eq!(o.pooling_pagemap_scan, Some(Tristate::No));
-        assert!(o.apply("pooling-pagemap-scan=sometimes").is_err());
+        assert_eq!(
+            o.apply("pooling-pagemap-scan=sometimes").unwrap_err().to_string(),
+            "failed to parse -O option `pooling-pagemap-scan=sometimes`: unknown flag `sometimes`, only yes,no,auto,<nothing> accepted"
+        );
         o.apply("pooling-allocator=n").unwrap();
         assert_eq!(o.pooling_allocator, Some(false));
         o.apply("pooling-allocator").unwrap();
         assert_eq!(o.pooling_allocator, Some(true));
         assert!(o.apply("pooling-allocator=maybe").is_err());
+        o.apply("pooling-total-memories=100,pooling-max-unused-warm-slots=3")
+            .unwrap();
+        assert_eq!(o.pooling_total_memories, Some(100));
+        assert_eq!(o.pooling_max_unused_warm_slots, Some(3));
+        // u32 keys are range-checked, not truncated.
+        assert!(o.apply("pooling-total-memories=0x1_0000_0000").is_err());
+        for key in [
+            "opt-level=2",
+            "memory-guard-size=0",
+            "pooling-total-tables=5",
+        ] {
+            let name = key.split('=').next().unwrap();
+            assert_eq!(
+                o.apply(key).unwrap_err().to_string(),
+                format!("-O / --optimize option `{name}` is not supported by host-runner")
+            );
+        }
+        assert_eq!(
+            o.apply("bogus").unwrap_err().to_string(),
+            "unknown -O / --optimize option: bogus"
+        );
     }
 }

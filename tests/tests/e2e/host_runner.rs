@@ -38,10 +38,20 @@ fn startup_errors_are_one_line_and_non_zero() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     let (code, err) = run(&["serve", "-Wmax-memory-size=64MiB", "x.wasm"]);
-    assert_ne!(code, 0);
+    assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("failed to parse -W / --wasm option `max-memory-size=64MiB`"),
+        err.starts_with(
+            "Error: failed to parse -W option `max-memory-size=64MiB`: invalid digit found in string"
+        ),
         "{err}"
+    );
+    let (code, err) = run(&["serve", "-Skeyvalue", "x.wasm"]);
+    assert_eq!(
+        (code, err.trim()),
+        (
+            1,
+            "Error: -S / --wasi option `keyvalue` is not supported by host-runner"
+        )
     );
 
     // `wasmtime serve`'s wording for a malformed -H, exit 1.
@@ -60,6 +70,71 @@ fn startup_errors_are_one_line_and_non_zero() {
         err.contains("failed to bind") && err.contains("Address already in use"),
         "{err}"
     );
+}
+
+/// The first line of stderr and the exit code of `bin serve ARG COMPONENT`,
+/// for an argument that must stop startup (the child is killed after 20 s).
+fn startup_error(bin: &std::path::Path, arg: &str) -> (i32, String) {
+    let service = artifact("vector-service.wasm");
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--addr=127.0.0.1:0",
+            arg,
+            service.to_str().unwrap(),
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{} serve {arg} did not stop", bin.display());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    (out.status.code().unwrap_or(-1), first)
+}
+
+/// `-W/-S/-O` go through `wasmtime-cli-flags`, the parser `wasmtime serve`
+/// uses, so a malformed option gets the same message from both servers
+/// (`wasmtime serve` prints clap's `error:` and exits 2 for a parse error;
+/// host-runner prints `Error:` and exits 1 for every startup error).
+#[test]
+fn option_errors_match_wasmtime_serve_word_for_word() {
+    let wasmtime = vecproc_tests::wasmtime_bin();
+    for arg in [
+        "-Wbogus",
+        "-Wmax-memory-size=64MiB",
+        "-Wtimeout=1m",
+        "-Wfuel=-1",
+        "-Sinherit-env=maybe",
+        "-Sbogus",
+        "-Opooling-pagemap-scan=sometimes",
+        "-Opooling-total-memories=0x1_0000_0000",
+        "-Obogus",
+        "-Shttp=n",
+        "-Wcomponent-model=n",
+        "-Scommon,cli",
+    ] {
+        let (code, theirs) = startup_error(&wasmtime, arg);
+        assert_ne!(code, 0, "{arg}: {theirs}");
+        let (code, ours) = startup_error(&host_runner_bin(), arg);
+        assert_eq!(code, 1, "{arg}: {ours}");
+        let strip = |s: &str| {
+            s.strip_prefix("error: ")
+                .or(s.strip_prefix("Error: "))
+                .unwrap_or(s)
+                .to_string()
+        };
+        assert_eq!(strip(&ours), strip(&theirs), "{arg}");
+    }
 }
 
 #[test]
