@@ -270,6 +270,7 @@ fn targets(servers: &Servers, root: &Path) -> Vec<Target> {
     if p3.exists() {
         // `wasmtime serve` 48 serves a WASI 0.3 component by default.
         all.push(target("wasmtime serve", "p3", servers.wasmtime, &[], &p3));
+        all.push(target("host-runner", "p3", servers.host_runner, &[], &p3));
     }
     all
 }
@@ -307,7 +308,10 @@ pub fn bench(root: &Path, servers: &Servers, seconds: u32, rounds: u32) -> Resul
     ];
     let targets = targets(servers, root);
     let configs: [(&str, Vec<&str>); 2] = [
-        ("defaults (fresh instance per request)", vec![]),
+        (
+            "defaults (p2: a fresh instance per request; p3: reuse 128, 16 at once)",
+            vec![],
+        ),
         (
             "--max-instance-reuse-count=100",
             vec!["--max-instance-reuse-count=100"],

@@ -53,6 +53,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             "components/http-api-p3",
             "tests/fixtures",
             "tests/fixtures-std",
+            "tests/fixtures-p3",
             "fuzz",
         ] {
             run(cargo()
@@ -90,10 +91,18 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
-        step("linting the WASI 0.3 guest (components/http-api-p3, cargo clippy -D warnings)");
-        run(cargo()
-            .current_dir(root.join("components/http-api-p3"))
-            .args(["clippy", "--release", "--", "-D", "warnings"]))?;
+        for dir in ["components/http-api-p3", "tests/fixtures-p3"] {
+            step(&format!(
+                "linting WASI 0.3 guests ({dir}, cargo clippy -D warnings)"
+            ));
+            run(cargo().current_dir(root.join(dir)).args([
+                "clippy",
+                "--release",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+        }
     }
 
     step("building host-runner for the end-to-end suites");
