@@ -150,6 +150,18 @@ impl Server {
         self.child.id()
     }
 
+    /// `HOST:PORT` of host-runner's admin endpoints, from its
+    /// `Admin endpoints on http://...` line (started with `--admin-addr`).
+    pub fn admin_authority(&self) -> String {
+        let stderr = self.stderr();
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("Admin endpoints on http://"))
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no admin line: {stderr}"))
+            .to_string()
+    }
+
     /// A `/proc/PID/status` size field (`"VmRSS:"`, `"RssAnon:"`) in KiB,
     /// or 0 once the process is gone.
     pub fn status_kib(&self, field: &str) -> u64 {

@@ -250,16 +250,18 @@ const SERIES: &[(&str, &str, &str)] = &[
     ("js-typed", "JavaScript", "#d97706"),
 ];
 
+/// The CPU's model name from `/proc/cpuinfo`, if it says.
+pub(crate) fn cpu_model() -> Option<String> {
+    fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+    })
+}
+
 fn environment(root: &Path) -> Value {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = cpu_model().unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let rustc = output(Command::new("rustc").arg("--version")).unwrap_or_default();
     let node = output(Command::new("node").arg("--version")).unwrap_or_default();

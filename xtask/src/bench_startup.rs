@@ -599,15 +599,7 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
 
     // Report.
     let mut md = String::from("# Startup and size: fresh instances, processes, isolates\n\n");
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = crate::bench::cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     writeln!(md, "Machine: {cpu} ({cores} cores).\n")?;
     writeln!(

@@ -35,16 +35,6 @@ fn metric(admin: &str, name: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
-fn admin_addr(server: &Server) -> String {
-    let stderr = server.stderr();
-    stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("Admin endpoints on http://"))
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no admin line: {stderr}"))
-        .to_string()
-}
-
 #[test]
 fn each_guest_fault_is_stopped_logged_counted_and_the_next_request_succeeds() {
     for (route, message) in [
@@ -129,7 +119,7 @@ fn host_runner_counts_each_fault_once() {
     let mut flags = LIMITS.to_vec();
     flags.push("--admin-addr=127.0.0.1:0");
     let server = Server::host_runner(&fixture(), &flags);
-    let admin = admin_addr(&server);
+    let admin = server.admin_authority();
     let traps = || metric(&admin, "host_runner_guest_traps_total");
     let timeouts = || metric(&admin, "host_runner_guest_timeouts_total");
     assert_eq!((traps(), timeouts()), (0, 0));

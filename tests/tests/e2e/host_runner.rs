@@ -209,15 +209,7 @@ fn admin_endpoints_report_metrics_and_health() {
         &artifact("fixtures/misbehaving.wasm"),
         &["--admin-addr=127.0.0.1:0", "-Wtimeout=1s"],
     );
-    let admin = server
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Admin endpoints on http://")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_string)
-        })
-        .expect("admin line");
+    let admin = server.admin_authority();
     assert_eq!(get(&server.url("/ok")).status, 200);
     assert_eq!(get(&server.url("/trap")).status, 500);
     assert_eq!(get(&server.url("/loop")).status, 500);

@@ -173,18 +173,6 @@ fn p3_can_be_turned_off_by_name() {
     );
 }
 
-fn admin(server: &Server) -> String {
-    server
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Admin endpoints on http://")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_string)
-        })
-        .expect("admin line")
-}
-
 #[test]
 fn host_runner_counts_p3_traps_and_timeouts_in_metrics() {
     let server = Server::host_runner(
@@ -195,7 +183,8 @@ fn host_runner_counts_p3_traps_and_timeouts_in_metrics() {
     assert_eq!(get(&server.url("/trap")).status, 500);
     assert_eq!(get(&server.url("/loop")).status, 500);
     let metrics =
-        String::from_utf8(get(&format!("http://{}/metrics", admin(&server))).body).unwrap();
+        String::from_utf8(get(&format!("http://{}/metrics", server.admin_authority())).body)
+            .unwrap();
     for needle in [
         "host_runner_requests_total{status=\"200\"} 1",
         "host_runner_requests_total{status=\"500\"} 2",
