@@ -7,7 +7,7 @@
 //! plain HTTP is used only for registries named in `insecure`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -64,7 +64,10 @@ impl NetError {
 
 /// A registry client shared by every reference of one command.
 pub struct RegistryClient {
-    client: oci_client::Client,
+    /// Built on first use: building it loads the system's TLS roots (about
+    /// 4 ms), which a digest found in the cache never needs.
+    client: OnceLock<oci_client::Client>,
+    insecure: Vec<String>,
     timeout: Duration,
     auths: Mutex<HashMap<String, Credentials>>,
 }
@@ -74,26 +77,33 @@ impl RegistryClient {
     /// (`host:port`, exactly as written in references), with `timeout` for
     /// connecting and for each read.
     pub fn new(insecure: &[String], timeout: Duration) -> Self {
-        // One process-wide provider; an error only means it is already set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = ClientConfig {
-            protocol: if insecure.is_empty() {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::HttpsExcept(insecure.to_vec())
-            },
-            read_timeout: Some(timeout),
-            connect_timeout: Some(timeout),
-            // An index is not a Wasm artifact: refuse it rather than pick a platform.
-            platform_resolver: None,
-            user_agent: concat!("host-runner/", env!("CARGO_PKG_VERSION")),
-            ..Default::default()
-        };
         Self {
-            client: oci_client::Client::new(config),
+            client: OnceLock::new(),
+            insecure: insecure.to_vec(),
             timeout,
             auths: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The HTTP client, built on first use.
+    fn client(&self) -> &oci_client::Client {
+        self.client.get_or_init(|| {
+            // One process-wide provider; an error only means it is already set.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            oci_client::Client::new(ClientConfig {
+                protocol: if self.insecure.is_empty() {
+                    ClientProtocol::Https
+                } else {
+                    ClientProtocol::HttpsExcept(self.insecure.clone())
+                },
+                read_timeout: Some(self.timeout),
+                connect_timeout: Some(self.timeout),
+                // An index is not a Wasm artifact: refuse it rather than pick a platform.
+                platform_resolver: None,
+                user_agent: concat!("host-runner/", env!("CARGO_PKG_VERSION")),
+                ..Default::default()
+            })
+        })
     }
 
     fn credentials(&self, registry: &str) -> Result<Credentials, NetError> {
@@ -153,7 +163,7 @@ impl RegistryClient {
             .limited(
                 r,
                 &creds,
-                self.client
+                self.client()
                     .pull_manifest_raw(&reference, &auth, &[OCI_MANIFEST]),
             )
             .await?;
@@ -197,7 +207,7 @@ impl RegistryClient {
     ) -> Result<Vec<u8>, NetError> {
         let (auth, creds) = self.auth(&r.registry)?;
         let reference = oci_reference(r);
-        self.client
+        self.client()
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
         let descriptor = OciDescriptor {
@@ -210,7 +220,7 @@ impl RegistryClient {
             .limited(
                 r,
                 &creds,
-                self.client.pull_blob_stream(&reference, &descriptor),
+                self.client().pull_blob_stream(&reference, &descriptor),
             )
             .await?;
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(64 << 20));
@@ -264,13 +274,13 @@ impl RegistryClient {
         let (auth, creds) = self.auth(&r.registry)?;
         let reference = oci_reference(r);
         let digest = Digest::of(&bytes);
-        self.client
+        self.client()
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
         self.limited(
             r,
             &creds,
-            self.client
+            self.client()
                 .push_blob(&reference, bytes, &digest.to_string()),
         )
         .await?;
@@ -281,14 +291,14 @@ impl RegistryClient {
     pub async fn push_manifest(&self, r: &OciReference, manifest: Vec<u8>) -> Result<(), NetError> {
         let (auth, creds) = self.auth(&r.registry)?;
         let reference = oci_reference(r);
-        self.client
+        self.client()
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
         let content_type = http::HeaderValue::from_static(OCI_MANIFEST);
         self.limited(
             r,
             &creds,
-            self.client
+            self.client()
                 .push_manifest_raw(&reference, manifest, content_type),
         )
         .await?;
