@@ -551,6 +551,20 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
         rows.push(cold("native server, cold process", native, &[], false)?);
     }
 
+    // 4b. From an OCI registry: spawn to the serving line, by where the
+    // component comes from.
+    let mut registry_note = String::new();
+    match registry_rows(root, i, cold_runs, &primed) {
+        Ok((more, note)) => {
+            rows.extend(more);
+            registry_note = note;
+        }
+        Err(e) => {
+            eprintln!("    registry rows skipped: {e:#}");
+            write!(registry_note, "Registry rows not measured: {e:#}.")?;
+        }
+    }
+
     // 5. workerd: cold process start to the first answer, then warm
     // fresh-instance latency.
     let mut workerd_note = String::new();
@@ -611,7 +625,8 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
          127.0.0.1, port 0, without `RUST_BACKTRACE`; each host-runner has its own `HOME` and \
          `XDG_CACHE_HOME`, so \"cache empty\" is a fresh directory per run and \"cache warm\" \
          one primed by an untimed start ({primed_files} files in it). The OS page cache is warm \
-         in every row (the binaries and the component were just read). {workerd_note} \
+         in every row (the binaries and the component were just read). {registry_note} \
+         {workerd_note} \
          Load average (1 min) {load_before} before, {load_after} after.\n"
     )?;
     writeln!(md, "| what | one sample | n | median | p90 | min | max |")?;
@@ -688,6 +703,174 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
     println!("{md}");
     eprintln!("==> wrote target/bench/startup.md, startup.json");
     Ok(())
+}
+
+/// A `docker-registry` (Distribution) on a free 127.0.0.1 port with its
+/// storage under `dir`, answering `/v2/`; killed when the guard drops.
+fn start_registry(dir: &Path) -> Result<(Guard, String)> {
+    let bin = Path::new("/usr/bin/docker-registry");
+    if !bin.exists() {
+        bail!(
+            "{} is missing (`cargo xtask test` installs Debian's docker-registry)",
+            bin.display()
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    fs::create_dir_all(dir)?;
+    let config = dir.join("config.yml");
+    fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {addr}\n  secret: vecproc-bench\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("registry.log"))?)
+        .spawn()
+        .context("starting docker-registry")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "docker-registry exited ({status}): {}",
+                fs::read_to_string(dir.join("registry.log"))
+                    .unwrap_or_default()
+                    .trim()
+            );
+        }
+        if get(&agent(), &format!("http://{addr}/v2/")).is_ok() {
+            return Ok((Guard(child), addr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("docker-registry did not answer on {addr} within 15 s")
+}
+
+/// Cold host-runner starts timed from spawn to its `Serving HTTP on` line,
+/// the component named as a local file or as an `oci://` reference to a
+/// loopback registry it was just published to with `cargo xtask publish`'s
+/// code (the real wkg): with the pull cache empty, warm, or warm with the
+/// registry stopped. The compiled-code cache is the warm one in `primed`
+/// in every row but the first, so the rows differ only in how the component
+/// is found (and, in the first, compiled).
+fn registry_rows(
+    root: &Path,
+    i: &Inputs,
+    cold_runs: usize,
+    primed: &Path,
+) -> Result<(Vec<Row>, String)> {
+    let dir = i.tmp.join("registry");
+    let (registry, addr) = start_registry(&dir)?;
+    step(&format!(
+        "publishing the components to a loopback registry on {addr} (wkg)"
+    ));
+    crate::publish::publish(root, crate::publish::Args::loopback(addr.clone()))?;
+    let tag = format!("oci://{}", crate::publish::service_reference(root, &addr)?);
+    // Spawn to the serving line of `host-runner serve ARGS... COMPONENT`.
+    let listen_ms = |cache: Option<&Path>, component: &str, home: &Path| -> Result<f64> {
+        let mut args = vec!["--insecure-registry", addr.as_str()];
+        let cache = cache.map(|c| c.display().to_string());
+        if let Some(cache) = &cache {
+            args.extend(["--cache-dir", cache.as_str()]);
+        }
+        args.push(component);
+        let s = start_server(i.host_runner, &args, home)?;
+        Ok(s.listening.as_secs_f64() * 1e3)
+    };
+    // The pinned reference, as `host-runner pull` prints it.
+    let warm_cache = dir.join("pull-cache-warm");
+    let pulled = Command::new(i.host_runner)
+        .args(["pull", "--insecure-registry", &addr, "--cache-dir"])
+        .arg(&warm_cache)
+        .arg(&tag)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running host-runner pull")?;
+    let pinned = String::from_utf8_lossy(&pulled.stdout).trim().to_string();
+    if !pulled.status.success() || !pinned.contains("@sha256:") {
+        bail!("host-runner pull {tag} failed or printed no pinned reference: {pinned:?}");
+    }
+    let file = i.service.to_str().context("component path")?;
+    let mut rows = Vec::new();
+    fn timed(
+        rows: &mut Vec<Row>,
+        label: &str,
+        cold_runs: usize,
+        run: impl FnMut(usize) -> Result<f64>,
+    ) -> Result<()> {
+        step(&format!("{label}: {cold_runs} cold starts"));
+        let runs = (0..cold_runs).map(run).collect::<Result<Vec<_>>>()?;
+        rows.push(Row::new(label, "spawn to the `Serving HTTP on` line", runs));
+        Ok(())
+    }
+    timed(
+        &mut rows,
+        "host-runner from `oci://…:TAG`, pull cache and compiled-code cache both empty (a new node)",
+        cold_runs,
+        |run| {
+            let home = dir.join(format!("home-new-{run}"));
+            let cache = dir.join(format!("pull-cache-new-{run}"));
+            let ms = listen_ms(Some(&cache), &tag, &home);
+            let _ = fs::remove_dir_all(&home);
+            let _ = fs::remove_dir_all(&cache);
+            ms
+        },
+    )?;
+    timed(
+        &mut rows,
+        "host-runner from `oci://…:TAG`, pull cache empty (manifest, layer, verify, store)",
+        cold_runs,
+        |run| {
+            let cache = dir.join(format!("pull-cache-empty-{run}"));
+            let ms = listen_ms(Some(&cache), &tag, primed);
+            let _ = fs::remove_dir_all(&cache);
+            ms
+        },
+    )?;
+    timed(
+        &mut rows,
+        "host-runner from `oci://…:TAG`, pull cache warm (one manifest request)",
+        cold_runs,
+        |_| listen_ms(Some(&warm_cache), &tag, primed),
+    )?;
+    timed(
+        &mut rows,
+        "host-runner from `oci://…@sha256:…`, pull cache warm (no network)",
+        cold_runs,
+        |_| listen_ms(Some(&warm_cache), &pinned, primed),
+    )?;
+    timed(
+        &mut rows,
+        "host-runner from a local file",
+        cold_runs,
+        |_| listen_ms(None, file, primed),
+    )?;
+    drop(registry);
+    timed(
+        &mut rows,
+        "host-runner from `oci://…:TAG`, registry stopped, pull cache warm (the last digest seen, with a warning)",
+        cold_runs,
+        |_| listen_ms(Some(&warm_cache), &tag, primed),
+    )?;
+    let note = format!(
+        "The registry rows start host-runner on `{}` published to Debian's docker-registry \
+         on {addr} with `cargo xtask publish`'s code (wkg), `--insecure-registry` and a \
+         `--cache-dir` of their own; they are timed to the serving line, before any request.",
+        tag.replace(&addr, "HOST:PORT")
+    );
+    Ok((rows, note))
 }
 
 fn bucket_label(bound: &str) -> String {
