@@ -61,6 +61,7 @@ enum Task {
 }
 
 fn main() -> Result<()> {
+    forget_cargo_run_package_env();
     let cli = Cli::parse();
     let root = repo_root();
     match cli.task {
@@ -84,4 +85,26 @@ fn repo_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the root")
         .to_path_buf()
+}
+
+/// Removes what `cargo run` told this process about its own package
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Passed on to the cargo
+/// commands run from here, those variables reach build scripts that track
+/// them (ring's tracks `CARGO_MANIFEST_DIR`), so a plain `cargo build
+/// --release -p host-runner` after `cargo xtask publish` rebuilt ring and
+/// everything above it, and the next xtask rebuilt them again.
+fn forget_cargo_run_package_env() {
+    const EXACT: [&str; 5] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let Some(name) = key.to_str() else { continue };
+        if EXACT.contains(&name) || name.starts_with("CARGO_PKG_") {
+            std::env::remove_var(&key);
+        }
+    }
 }

@@ -224,7 +224,9 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
             Some(3) => {}
             _ => bail!(
                 "cannot check {reference}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                String::from_utf8_lossy(&out.stderr)
+                    .trim()
+                    .trim_start_matches("Error: ")
             ),
         }
         plan.push((pkg, meta, file, reference));
