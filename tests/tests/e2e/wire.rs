@@ -1,8 +1,11 @@
 //! The compatibility checklist's wire-level cases, sent over raw TCP to the
 //! real `wasmtime serve` and to host-runner on the misbehaving fixture:
 //! pipelining, malformed and oversized requests, HTTP/1.0 without a Host,
-//! response framing headers, a timeout after the response has started, a
-//! client leaving mid-body, and the connection limit.
+//! response framing headers (`content-length: 0` for a body never opened,
+//! trailers only on `te: trailers`), h2c (no answer to the prior-knowledge
+//! preface, an upgrade request served over HTTP/1.1), a timeout after the
+//! response has started, a client leaving mid-body, the connection limit and
+//! a full instance pool.
 //! Each case compares both servers' answers.
 
 use std::io::{Read, Write};
@@ -215,5 +218,145 @@ fn connections_beyond_the_limit_wait_for_a_free_one() {
         let mut reply = Vec::new();
         second.read_to_end(&mut reply).unwrap();
         assert!(reply.starts_with(b"HTTP/1.1 200"), "{name}");
+    }
+}
+
+/// Sends `raw` on a fresh connection and reads for at most `wait`: the
+/// bytes that came back and whether the server closed the connection.
+fn exchange_within(server: &Server, raw: &[u8], wait: Duration) -> (String, bool) {
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut reply = Vec::new();
+    let closed = stream.read_to_end(&mut reply).is_ok();
+    (String::from_utf8_lossy(&reply).into_owned(), closed)
+}
+
+#[test]
+fn a_response_whose_body_is_never_opened_has_content_length_zero() {
+    let raw = b"GET /no-body HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
+    let mut replies = Vec::new();
+    for (name, server) in servers(&[]) {
+        let reply = exchange(&server, raw);
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{name}: {reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("\r\ncontent-length: 0\r\n"),
+            "{name}: {reply}"
+        );
+        replies.push(without_date(&reply));
+    }
+    assert_eq!(replies[0], replies[1]);
+}
+
+#[test]
+fn trailers_reach_the_client_only_when_it_asks_for_them() {
+    for asks in [true, false] {
+        let raw = format!(
+            "GET /trailers HTTP/1.1\r\nhost: a\r\n{}connection: close\r\n\r\n",
+            if asks { "te: trailers\r\n" } else { "" }
+        );
+        let mut replies = Vec::new();
+        for (name, server) in servers(&[]) {
+            let reply = exchange(&server, raw.as_bytes());
+            let lower = reply.to_ascii_lowercase();
+            assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{name}: {reply}");
+            assert!(
+                lower.contains("\r\ntransfer-encoding: chunked\r\n"),
+                "{name}: {reply}"
+            );
+            assert!(
+                reply.contains("\r\n\r\n5\r\nbody\n\r\n0\r\n"),
+                "{name}: {reply}"
+            );
+            assert_eq!(
+                lower.contains("\r\nx-checksum: abc\r\n"),
+                asks,
+                "{name}, te: trailers {asks}: {reply}"
+            );
+            replies.push(without_date(&reply));
+        }
+        assert_eq!(replies[0], replies[1], "te: trailers {asks}");
+    }
+}
+
+#[test]
+fn h2c_prior_knowledge_gets_no_answer_and_an_upgrade_request_is_served_over_http_1_1() {
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let upgrade = b"GET /ok HTTP/1.1\r\nhost: a\r\nconnection: upgrade, http2-settings, close\r\n\
+                    upgrade: h2c\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    let mut answers = Vec::new();
+    for (name, server) in servers(&[]) {
+        let (reply, closed) = exchange_within(&server, preface, Duration::from_secs(3));
+        assert!(
+            !reply.contains("HTTP/2") && !reply.contains(" 200 "),
+            "{name}: {reply}"
+        );
+        let served = exchange(&server, upgrade);
+        assert!(
+            served.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{name}: {served}"
+        );
+        assert!(served.ends_with("\r\n\r\nok\n"), "{name}: {served}");
+        answers.push((reply, closed, without_date(&served)));
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+#[test]
+fn a_full_instance_pool_answers_a_concurrent_request_500_at_once() {
+    for (name, server) in servers(&["-Opooling-total-component-instances=1"]) {
+        // A sleeping request holds the only instance; a second one is then
+        // refused at once. Under load the second may arrive first (then the
+        // sleeper is the one refused): try again, a bounded number of times.
+        let mut refused_after = None;
+        for _attempt in 0..5 {
+            let url = server.url("/sleep?ms=1500");
+            let sleeper = std::thread::spawn(move || get(&url));
+            std::thread::sleep(Duration::from_millis(300));
+            let started = std::time::Instant::now();
+            let reply = get(&server.url("/ok"));
+            let took = started.elapsed();
+            let slept = sleeper.join().unwrap();
+            if reply.status == 500 {
+                assert_eq!(
+                    (
+                        slept.status,
+                        String::from_utf8_lossy(&slept.body).into_owned()
+                    ),
+                    (200, "slept\n".to_string()),
+                    "{name}"
+                );
+                refused_after = Some(took);
+                break;
+            }
+            assert_eq!(reply.status, 200, "{name}");
+            wait_for_a_free_slot(name, &server);
+        }
+        let took = refused_after.unwrap_or_else(|| panic!("{name}: never refused"));
+        assert!(took < Duration::from_secs(1), "{name} waited {took:?}");
+        assert!(
+            server.wait_for_output(
+                "maximum concurrent limit of 1 for component instances reached",
+                Duration::from_secs(5)
+            ),
+            "{name}: {}",
+            server.stderr()
+        );
+        wait_for_a_free_slot(name, &server);
+    }
+}
+
+/// `GET /ok` until it is served: a slot is free once the last store is
+/// dropped, which may be just after its answer was sent.
+fn wait_for_a_free_slot(name: &str, server: &Server) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while get(&server.url("/ok")).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: the slot never came back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
