@@ -219,16 +219,26 @@ impl<T> Given for Vec<T> {
     }
 }
 
-/// Refuses the first given key of a list of parsed fields, by its
-/// command-line name (the field name with `-` for `_`, as Wasmtime spells it).
-macro_rules! refuse {
-    ($group:expr; $($field:ident),+ $(,)?) => {
-        $(
-            if Given::given(&$field) {
-                return Err(unsupported($group, &stringify!($field).replace('_', "-")));
-            }
-        )+
+/// Destructures one parsed Wasmtime option group, naming each field once.
+/// Every field is named, so a key added to Wasmtime's group is a compile
+/// error here until it is mapped, ignored or refused. The `keep` fields are
+/// bound for the caller; the refused ones go into `$refused`, a list of
+/// (field, given) for [`refuse_given`].
+macro_rules! split_group {
+    ($value:expr => $ty:path { $($keep:ident),* $(,)? }
+     refused $refused:ident { $($no:ident),+ $(,)? }) => {
+        let $ty { $($keep,)* $($no,)* } = $value;
+        let $refused: &[(&str, bool)] = &[$((stringify!($no), Given::given(&$no))),+];
     };
+}
+
+/// Refuses the first given key of a refused list, by its command-line name
+/// (the field name with `-` for `_`, as Wasmtime spells it).
+fn refuse_given(group: &'static str, refused: &[(&str, bool)]) -> Result<(), OptionError> {
+    match refused.iter().find(|(_, given)| *given) {
+        Some((field, _)) => Err(unsupported(group, &field.replace('_', "-"))),
+        None => Ok(()),
+    }
 }
 
 fn unsupported(group: &'static str, key: &str) -> OptionError {
@@ -242,9 +252,7 @@ impl WasmOptions {
     /// Applies one `-W` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-W / --wasm";
-        // Every field is named, so a key added to Wasmtime's group is a
-        // compile error here until it is mapped, ignored or refused.
-        let wasmtime_cli_flags::WasmOptions {
+        split_group!(wasmtime_parse("wasm", arg)?.wasm => wasmtime_cli_flags::WasmOptions {
             timeout,
             max_memory_size,
             max_table_elements,
@@ -252,17 +260,18 @@ impl WasmOptions {
             max_wasm_stack,
             epoch_interruption,
             component_model,
-            nan_canonicalization,
+        } refused refused {
+            max_instances,
+            max_tables,
+            max_memories,
+            trap_on_grow_failure,
             async_stack_size,
             async_stack_zeroing,
             unknown_exports_allow,
             unknown_imports_trap,
             unknown_imports_default,
+            nan_canonicalization,
             wmemcheck,
-            max_instances,
-            max_tables,
-            max_memories,
-            trap_on_grow_failure,
             all_proposals,
             bulk_memory,
             multi_memory,
@@ -296,59 +305,14 @@ impl WasmOptions {
             component_model_fixed_length_lists,
             component_model_implements,
             concurrency_support,
-        } = wasmtime_parse("wasm", arg)?.wasm;
+        });
         if component_model == Some(false) {
             // `wasmtime serve`'s wording.
             return Err(OptionError::Conflict(
                 "components are required for the serve command, and must not be disabled",
             ));
         }
-        refuse!(G;
-            max_instances,
-            max_tables,
-            max_memories,
-            trap_on_grow_failure,
-            async_stack_size,
-            async_stack_zeroing,
-            unknown_exports_allow,
-            unknown_imports_trap,
-            unknown_imports_default,
-            nan_canonicalization,
-            wmemcheck,
-            all_proposals,
-            bulk_memory,
-            multi_memory,
-            multi_value,
-            reference_types,
-            simd,
-            relaxed_simd,
-            relaxed_simd_deterministic,
-            tail_call,
-            threads,
-            shared_memory,
-            shared_everything_threads,
-            memory64,
-            component_model_async,
-            component_model_more_async_builtins,
-            component_model_async_stackful,
-            component_model_threading,
-            component_model_error_context,
-            component_model_gc,
-            component_model_map,
-            component_model_memory64,
-            function_references,
-            stack_switching,
-            gc,
-            custom_page_sizes,
-            wide_arithmetic,
-            branch_hinting,
-            extended_const,
-            exceptions,
-            gc_support,
-            component_model_fixed_length_lists,
-            component_model_implements,
-            concurrency_support,
-        );
+        refuse_given(G, refused)?;
         if let Some(t) = timeout {
             self.timeout = Some(t);
             self.epoch_interruption = true;
@@ -368,51 +332,33 @@ impl WasiOptions {
     /// Applies one `-S` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-S / --wasi";
-        let wasmtime_cli_flags::WasiOptions {
+        split_group!(wasmtime_parse("wasi", arg)?.wasi => wasmtime_cli_flags::WasiOptions {
             cli,
             cli_exit_with_code,
             common,
-            nn,
-            threads,
             http,
             http_outgoing_body_buffer_chunks,
             http_outgoing_body_chunk_size,
-            config,
-            keyvalue,
-            listenfd,
-            tcplisten,
             tls,
-            preview2,
-            nn_graph,
             inherit_network,
             allow_ip_name_lookup,
             tcp,
             udp,
             network_error_code,
-            preview0,
             inherit_env,
             inherit_stdin,
             inherit_stdout,
             inherit_stderr,
             cwd,
-            config_var,
-            keyvalue_in_memory_data,
             p3,
             max_resources,
             hostcall_fuel,
             max_component_handles,
             max_random_size,
             max_http_fields_size,
-        } = wasmtime_parse("wasi", arg)?.wasi;
-        if http == Some(false) {
-            // `wasmtime serve`'s wording.
-            return Err(OptionError::Conflict(
-                "wasi-http is required for the serve command, and must not be disabled",
-            ));
-        }
-        // Features this project does not build (nor does the `wasmtime
-        // serve` it installs), or that components cannot use.
-        refuse!(G;
+        } refused refused {
+            // Features this project does not build (nor does the `wasmtime
+            // serve` it installs), or that components cannot use.
             keyvalue,
             keyvalue_in_memory_data,
             config,
@@ -424,7 +370,14 @@ impl WasiOptions {
             tcplisten,
             preview2,
             preview0,
-        );
+        });
+        if http == Some(false) {
+            // `wasmtime serve`'s wording.
+            return Err(OptionError::Conflict(
+                "wasi-http is required for the serve command, and must not be disabled",
+            ));
+        }
+        refuse_given(G, refused)?;
         // Accepted and ignored by `wasmtime serve` as well.
         let _ = (
             inherit_stdin,
@@ -472,7 +425,7 @@ impl OptimizeOptions {
     /// Applies one `-O` argument.
     pub fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
         const G: &str = "-O / --optimize";
-        let wasmtime_cli_flags::OptimizeOptions {
+        split_group!(wasmtime_parse("optimize", arg)?.opts => wasmtime_cli_flags::OptimizeOptions {
             pooling_allocator,
             pooling_total_component_instances,
             pooling_total_memories,
@@ -482,6 +435,9 @@ impl OptimizeOptions {
             pooling_table_keep_resident,
             pooling_pagemap_scan,
             pooling_max_unused_warm_slots,
+        } refused refused {
+            // Code generation, memory layout and the pool limits host-runner
+            // sizes itself: none changes serving semantics.
             opt_level,
             regalloc_algorithm,
             memory_may_move,
@@ -519,48 +475,8 @@ impl OptimizeOptions {
             static_memory_maximum_size,
             dynamic_memory_reserved_for_growth,
             gc_zeal_alloc_counter,
-        } = wasmtime_parse("optimize", arg)?.opts;
-        // Code generation, memory layout and the pool limits host-runner
-        // sizes itself: none changes serving semantics.
-        refuse!(G;
-            opt_level,
-            regalloc_algorithm,
-            memory_may_move,
-            memory_reservation,
-            memory_reservation_for_growth,
-            memory_guard_size,
-            gc_heap_may_move,
-            gc_heap_reservation,
-            gc_heap_reservation_for_growth,
-            gc_heap_guard_size,
-            gc_heap_initial_size,
-            guard_before_linear_memory,
-            table_lazy_init,
-            pooling_decommit_batch_size,
-            pooling_memory_protection_keys,
-            pooling_max_memory_protection_keys,
-            memory_init_cow,
-            memory_guaranteed_dense_image_size,
-            pooling_total_tables,
-            pooling_total_stacks,
-            pooling_table_elements,
-            pooling_max_core_instance_size,
-            pooling_async_stack_keep_resident,
-            pooling_max_component_instance_size,
-            pooling_max_core_instances_per_component,
-            pooling_max_memories_per_component,
-            pooling_max_tables_per_component,
-            pooling_max_tables_per_module,
-            pooling_max_memories_per_module,
-            pooling_total_gc_heaps,
-            signals_based_traps,
-            dynamic_memory_guard_size,
-            static_memory_guard_size,
-            static_memory_forced,
-            static_memory_maximum_size,
-            dynamic_memory_reserved_for_growth,
-            gc_zeal_alloc_counter,
-        );
+        });
+        refuse_given(G, refused)?;
         self.pooling_allocator = pooling_allocator.or(self.pooling_allocator);
         self.pooling_total_component_instances =
             pooling_total_component_instances.or(self.pooling_total_component_instances);
