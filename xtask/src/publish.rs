@@ -134,7 +134,10 @@ fn crate_meta(root: &Path, krate: &str) -> Result<CrateMeta> {
 /// The reference `publish` gives the composed service on `registry`,
 /// `HOST:PORT/vecproc/vector-service:VERSION`, without a digest.
 pub fn service_reference(root: &Path, registry: &str) -> Result<String> {
-    let service = &PACKAGES[2];
+    let service = PACKAGES
+        .iter()
+        .find(|p| p.name == "vector-service")
+        .context("PACKAGES has no vector-service")?;
     let meta = crate_meta(root, service.krate)?;
     Ok(format!(
         "{registry}/vecproc/{}:{}",
