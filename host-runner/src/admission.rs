@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::memory_budget::MemoryBudget;
+use crate::memory_budget::{MemoryBudget, Reservation};
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,22 @@ pub enum Rejected {
     MemoryBudget,
 }
 
+/// An admitted request's slot and its share of the memory budget: both are
+/// held until this is dropped, which the handler does when the guest ends.
+#[derive(Debug)]
+pub struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    reservation: Option<Reservation>,
+}
+
+impl Admitted {
+    /// The memory reserved for a new instance, for its store's limiter to
+    /// draw on; `None` once taken, or without a budget.
+    pub fn take_reservation(&mut self) -> Option<Reservation> {
+        self.reservation.take()
+    }
+}
+
 /// The concurrency limit and its bounded queue.
 pub struct Admission {
     slots: Arc<Semaphore>,
@@ -36,6 +52,17 @@ pub struct Admission {
     max_waiting: usize,
     max_wait: Duration,
     budget: Option<(Arc<MemoryBudget>, u64)>,
+}
+
+/// One place in the queue, given up when dropped: when the wait ends, and
+/// equally when the request's future is dropped mid-wait (a client that
+/// gives up while queued), so the count never drifts.
+struct InQueue<'a>(&'a AtomicUsize);
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Admission {
@@ -50,7 +77,8 @@ impl Admission {
         }
     }
 
-    /// Also waits for `reserve` bytes of room in `budget` before admitting.
+    /// Also reserves `reserve` bytes of `budget` for each request before
+    /// admitting it, waiting (within the queue timeout) while they do not fit.
     pub fn with_budget(mut self, budget: Arc<MemoryBudget>, reserve: u64) -> Self {
         self.budget = Some((budget, reserve));
         self
@@ -61,23 +89,34 @@ impl Admission {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Waits for a slot (and room in the memory budget), within the
-    /// queue's bounds.
-    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, Rejected> {
+    /// Waits for a slot and the memory reservation, within the queue's
+    /// bounds. Cancel-safe: dropping the future gives back whatever it held.
+    pub async fn admit(&self) -> Result<Admitted, Rejected> {
         let started = tokio::time::Instant::now();
-        let permit = self.slot().await?;
-        if let Some((budget, reserve)) = &self.budget {
-            if !budget.has_room(*reserve) {
-                self.waiting.fetch_add(1, Ordering::AcqRel);
-                let left = self.max_wait.saturating_sub(started.elapsed());
-                let room = budget.wait_for_room(*reserve, left).await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                if !room {
-                    return Err(Rejected::MemoryBudget);
+        let slot = self.slot().await?;
+        let reservation = match &self.budget {
+            None => None,
+            Some((budget, reserve)) => match budget.try_reserve(*reserve) {
+                Some(r) => Some(r),
+                None => {
+                    // Already holding a slot: counted as waiting, but not
+                    // refused by the queue bound.
+                    self.waiting.fetch_add(1, Ordering::AcqRel);
+                    let _in_queue = InQueue(&self.waiting);
+                    let left = self.max_wait.saturating_sub(started.elapsed());
+                    Some(
+                        budget
+                            .reserve(*reserve, left)
+                            .await
+                            .ok_or(Rejected::MemoryBudget)?,
+                    )
                 }
-            }
-        }
-        Ok(permit)
+            },
+        };
+        Ok(Admitted {
+            _slot: slot,
+            reservation,
+        })
     }
 
     async fn slot(&self) -> Result<OwnedSemaphorePermit, Rejected> {
@@ -88,10 +127,8 @@ impl Admission {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Rejected::QueueFull);
         }
-        let waited =
-            tokio::time::timeout(self.max_wait, Arc::clone(&self.slots).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        match waited {
+        let _in_queue = InQueue(&self.waiting);
+        match tokio::time::timeout(self.max_wait, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Rejected::TimedOut),
         }
@@ -117,6 +154,81 @@ mod tests {
         assert_eq!(a.admit().await.map(drop), Err(Rejected::QueueFull));
         assert_eq!(waiter.await.unwrap(), Err(Rejected::TimedOut));
         drop(held);
+        assert!(a.admit().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gives_up_while_queued_leaves_the_queue() {
+        // Two places; two clients queue and go away (their futures are
+        // dropped, as hyper drops a request's future on disconnect).
+        let a = Arc::new(Admission::new(1, 2, Duration::from_secs(60)));
+        let held = a.admit().await.unwrap();
+        for _ in 0..2 {
+            let gone = tokio::spawn({
+                let a = Arc::clone(&a);
+                async move { a.admit().await.map(drop) }
+            });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            gone.abort();
+            let _ = gone.await;
+        }
+        assert_eq!(a.waiting(), 0);
+        // The queue still has its two places: a third request waits for
+        // the slot instead of being refused at once.
+        let waiter = tokio::spawn({
+            let a = Arc::clone(&a);
+            async move { a.admit().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(a.waiting(), 1);
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        assert_eq!(a.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_budget_reservation_is_held_until_the_request_ends() {
+        let budget = MemoryBudget::new(4 << 20);
+        let a = Arc::new(
+            Admission::new(8, 8, Duration::from_millis(200))
+                .with_budget(Arc::clone(&budget), 2 << 20),
+        );
+        let first = a.admit().await.unwrap();
+        let second = a.admit().await.unwrap();
+        assert_eq!(budget.used(), 4 << 20);
+        // No room: a third waits, then is refused, and leaves the queue.
+        assert_eq!(a.admit().await.map(drop), Err(Rejected::MemoryBudget));
+        assert_eq!(a.waiting(), 0);
+        drop(first);
+        let mut third = a.admit().await.unwrap();
+        // Taken for a store, the reservation no longer belongs to the ticket.
+        let r = third.take_reservation().unwrap();
+        drop(third);
+        assert_eq!(budget.used(), 4 << 20);
+        drop(r);
+        drop(second);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gives_up_waiting_for_memory_leaves_no_trace() {
+        let budget = MemoryBudget::new(2 << 20);
+        let a = Arc::new(
+            Admission::new(8, 8, Duration::from_secs(60)).with_budget(Arc::clone(&budget), 2 << 20),
+        );
+        let held = a.admit().await.unwrap();
+        let gone = tokio::spawn({
+            let a = Arc::clone(&a);
+            async move { a.admit().await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(a.waiting(), 1);
+        gone.abort();
+        let _ = gone.await;
+        assert_eq!(a.waiting(), 0);
+        drop(held);
+        assert_eq!(budget.used(), 0);
+        // Both the slot and the memory came back.
         assert!(a.admit().await.is_ok());
     }
 

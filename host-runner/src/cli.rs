@@ -53,11 +53,6 @@ enum Command {
     Sign(SignArgs),
 }
 
-/// Room the memory budget must have before a request is admitted: about
-/// what a new instance of a small component takes (the vector service
-/// starts with 1.1 MiB of linear memory).
-const NEW_INSTANCE_RESERVE: u64 = 2 << 20;
-
 /// Exit status when a registry says a reference does not exist.
 pub const EXIT_NOT_FOUND: u8 = 3;
 
@@ -437,12 +432,21 @@ fn serve(args: ServeArgs) -> Result<()> {
             p3: wasi.p3.unwrap_or(true),
         },
     )?;
-    for line in capabilities.summary() {
-        tracing::info!("grants: {line}");
-    }
-    for flag in capabilities.inert_without_cli() {
-        tracing::warn!("{flag} has no effect without -S cli: the proxy world cannot see it");
-    }
+    let reserve = {
+        let component = match &pre {
+            wasmtime_wasi_http::handler::ProxyPre::P2(p) => p.instance_pre().component(),
+            wasmtime_wasi_http::handler::ProxyPre::P3(p) => p.instance_pre().component(),
+        };
+        crate::memory_budget::instance_reserve(component)
+    };
+    // Written after `wasmtime serve`'s own startup lines, which a wrapper
+    // may read first (its own test harness reads the first line).
+    let grants: Vec<String> = capabilities.summary();
+    let inert: Vec<String> = capabilities
+        .inert_without_cli()
+        .into_iter()
+        .map(|f| f.to_string())
+        .collect();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -517,7 +521,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                     args.max_queued_requests,
                     args.queue_timeout,
                 )
-                .with_budget(Arc::clone(budget), NEW_INSTANCE_RESERVE),
+                .with_budget(Arc::clone(budget), reserve),
                 None => Admission::new(
                     args.max_concurrent_requests,
                     args.max_queued_requests,
@@ -540,6 +544,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             tokio::spawn(server::admin(admin, Arc::clone(&app)));
         }
         eprintln!("{}", server::serving_line(listener.local_addr()?));
+        for line in grants {
+            tracing::info!("grants: {line}");
+        }
+        for flag in inert {
+            tracing::warn!("{flag} has no effect without -S cli: the proxy world cannot see it");
+        }
         server::run(listener, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())
     })

@@ -14,7 +14,8 @@
 //!   grant each instance;
 //! - [`compose`]: plugging components together with wac-graph;
 //! - [`engine`]: engine configuration, compilation, proxy validation;
-//! - [`handler`]: one request through one fresh instance;
+//! - [`handler`]: one request through an instance: a fresh one per request (p2,
+//!   the default), or a `ProxyHandler` worker pool (p3, and p2 with reuse);
 //! - [`headers`]: `-H` request-header overrides;
 //! - [`admission`]: the concurrency limit and its bounded queue;
 //! - [`memory_budget`]: one budget for the guest memory of all instances;

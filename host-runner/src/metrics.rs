@@ -126,6 +126,26 @@ impl Default for Metrics {
     }
 }
 
+/// One unit of a gauge, held while something lasts (a request in the
+/// queue, a guest running) and taken back when dropped, however the holder
+/// ends: completed, failed, or its future dropped by a departing client.
+#[must_use = "dropping it takes the unit back at once"]
+pub struct GaugeUnit(Gauge);
+
+impl GaugeUnit {
+    /// Adds one to `gauge` until the unit is dropped.
+    pub fn hold(gauge: &Gauge) -> Self {
+        gauge.inc();
+        GaugeUnit(gauge.clone())
+    }
+}
+
+impl Drop for GaugeUnit {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 impl Metrics {
     /// Counts a response with this status.
     pub fn count_status(&self, status: u16) {
@@ -169,5 +189,24 @@ mod tests {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_held_unit_is_taken_back_when_its_future_is_dropped() {
+        let m = Metrics::default();
+        let task = tokio::spawn({
+            let queued = m.queued.clone();
+            async move {
+                let _unit = GaugeUnit::hold(&queued);
+                std::future::pending::<()>().await;
+            }
+        });
+        tokio::task::yield_now().await;
+        while m.queued.get() == 0 {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        let _ = task.await;
+        assert_eq!(m.queued.get(), 0);
     }
 }

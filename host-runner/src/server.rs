@@ -2,9 +2,14 @@
 //! pipelining, admission control in front of the handler, header-read
 //! timeouts, access logs, the admin endpoints, and graceful drain.
 //!
-//! Drain (SIGINT, SIGTERM or a connection to `--shutdown-addr`): stop accepting and close the listening socket,
-//! tell every connection to finish its current request and close, wait for
-//! them up to the drain deadline, and return so the process exits 0.
+//! Drain (SIGINT, SIGTERM or a connection to `--shutdown-addr`): stop
+//! accepting and close the listening socket, tell every connection to
+//! finish its current request and close, wait for them and for guests
+//! still running on their own (a body being streamed, a client gone) up to
+//! the drain deadline, and return so the process exits 0.
+//!
+//! The queued and in-flight gauges are held as [`GaugeUnit`]s: a request
+//! whose client leaves while it waits gives its units back with its future.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,8 +28,8 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::{Admission, Rejected};
-use crate::handler::{simple, Handler};
-use crate::metrics::Metrics;
+use crate::handler::{simple, Handler, Ticket};
+use crate::metrics::{GaugeUnit, Metrics};
 
 /// Connection-level settings.
 #[derive(Debug, Clone)]
@@ -81,16 +86,16 @@ impl App {
         } else {
             (String::new(), String::new())
         };
-        self.metrics.queued.inc();
+        let queued = GaugeUnit::hold(&self.metrics.queued);
         let admitted = self.admission.admit().await;
-        self.metrics.queued.dec();
+        drop(queued);
         let response = match admitted {
-            Ok(permit) => {
-                self.metrics.in_flight.inc();
-                let response = self.handler.handle(req).await;
-                self.metrics.in_flight.dec();
-                drop(permit);
-                response
+            Ok(admitted) => {
+                let ticket = Ticket {
+                    admitted: Some(admitted),
+                    in_flight: GaugeUnit::hold(&self.metrics.in_flight),
+                };
+                self.handler.handle(req, ticket).await
             }
             Err(why) => {
                 self.metrics.rejected.inc();
@@ -181,10 +186,13 @@ pub async fn run(
     app.draining.store(true, Ordering::Relaxed);
     drop(listener);
     let deadline = app.config.drain_timeout;
-    if tokio::time::timeout(deadline, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let background = app.handler.background();
+    background.close();
+    let drained = async {
+        graceful.shutdown().await;
+        background.wait().await;
+    };
+    if tokio::time::timeout(deadline, drained).await.is_err() {
         eprintln!("drain deadline of {deadline:?} passed with requests still running; exiting");
     }
     Ok(())

@@ -3,15 +3,23 @@
 //! [`Handler::handle`] applies the `-H` overrides, answers 413 for a
 //! declared body over the limit before any guest runs, wraps the body so a
 //! streamed one stops at the limit ([`LimitedBody`]), and hands the request
-//! to the p2 path ([`p2`], `wasi:http/incoming-handler`, a fresh instance
-//! per request by default) or the p3 path ([`p3`], `wasi:http/handler`,
-//! instances reused in sequence and at once), chosen by the component's
-//! export as `wasmtime serve` chooses. Both make their stores with
-//! [`new_store`], so limits, fuel, the memory budget and the epoch yield
-//! are the same for both.
+//! to one of two engines: [`p2`], a fresh `wasi:http/incoming-handler`
+//! instance per request (`wasmtime serve`'s p2 default), or [`pool`],
+//! instances reused in sequence and at once by `wasmtime-wasi-http`'s own
+//! `ProxyHandler` (every p3 component, and p2 with
+//! `--max-instance-reuse-count` above 1), as `wasmtime serve` chooses. Both
+//! make their stores with [`new_store`], so limits, fuel, the memory budget
+//! and the epoch yield are the same for both.
+//!
+//! Every request carries a [`Ticket`] (its admission slot, its memory
+//! reservation, its in-flight count) for as long as its guest works on it:
+//! until the fresh instance ends, or until a pooled request's response
+//! body is finished or dropped. Guests that outlive their request (the
+//! client went away, or the body is still being written) run as tasks of
+//! [`Handler::background`], which the drain waits for.
 
 pub mod p2;
-pub mod p3;
+pub mod pool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,18 +30,21 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use tokio_util::task::TaskTracker;
+
+use crate::admission::Admitted;
 use crate::capabilities::Capabilities;
 use crate::engine::{BodyHooks, Host};
 use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
-use crate::memory_budget::{BudgetLease, BudgetLimiter, MemoryBudget};
-use crate::metrics::Metrics;
+use crate::memory_budget::{BudgetLease, BudgetLimiter, MemoryBudget, Reservation};
+use crate::metrics::{GaugeUnit, Metrics};
 
 /// The page `wasmtime serve` sends for every failure before a response
 /// exists (205 bytes, no trailing newline).
@@ -88,41 +99,93 @@ pub struct HandlerConfig {
 /// slots cap tables at 20,000 elements.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
+/// What a request holds while a guest works on it: its admission slot and
+/// memory reservation, and its unit of the in-flight gauge. Dropped when
+/// the guest is done with the request, however that ends.
+pub struct Ticket {
+    /// The admission slot and reservation (`None` for a request admitted
+    /// without admission control, as in tests).
+    pub admitted: Option<Admitted>,
+    /// The request's unit of `host_runner_requests_in_flight`.
+    pub in_flight: GaugeUnit,
+}
+
+impl Ticket {
+    /// The memory reserved at admission, for a new store to draw on.
+    pub(crate) fn take_reservation(&mut self) -> Option<Reservation> {
+        self.admitted.as_mut().and_then(Admitted::take_reservation)
+    }
+}
+
+/// The two ways requests meet instances.
+enum Mode {
+    /// A fresh p2 instance per request (boxed: the pool is a pointer).
+    Fresh(Box<p2::Handler>),
+    /// Reused instances (p3, or p2 with reuse above 1).
+    Pool(pool::Handler),
+}
+
 /// Runs requests against a pre-instantiated component, p2 or p3.
-pub enum Handler {
-    /// `wasi:http/incoming-handler@0.2` (boxed: the p3 handler is a
-    /// pointer to its pool).
-    P2(Box<p2::Handler>),
-    /// `wasi:http/handler@0.3`.
-    P3(p3::Handler),
+pub struct Handler {
+    mode: Mode,
+    version: &'static str,
+    background: TaskTracker,
 }
 
 impl Handler {
     /// A handler for `pre`, p2 or p3 as it was loaded.
     pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
-        match pre {
-            ProxyPre::P2(pre) => Handler::P2(Box::new(p2::Handler::new(pre, config, metrics))),
-            ProxyPre::P3(pre) => Handler::P3(p3::Handler::new(pre, config, metrics)),
+        let background = TaskTracker::new();
+        let (mode, version) = match pre {
+            ProxyPre::P2(pre) if config.max_instance_reuse_count.unwrap_or(1) <= 1 => (
+                Mode::Fresh(Box::new(p2::Handler::new(
+                    pre,
+                    config,
+                    metrics,
+                    background.clone(),
+                ))),
+                "p2",
+            ),
+            ProxyPre::P2(pre) => (
+                Mode::Pool(pool::Handler::new(ProxyPre::P2(pre), config, metrics)),
+                "p2",
+            ),
+            ProxyPre::P3(pre) => (
+                Mode::Pool(pool::Handler::new(ProxyPre::P3(pre), config, metrics)),
+                "p3",
+            ),
+        };
+        Handler {
+            mode,
+            version,
+            background,
         }
     }
 
     /// Which WASI HTTP version is served: `"p2"` or `"p3"`.
     pub fn version(&self) -> &'static str {
-        match self {
-            Handler::P2(_) => "p2",
-            Handler::P3(_) => "p3",
-        }
+        self.version
+    }
+
+    /// Guests still running after their request's handler returned; the
+    /// drain waits for them.
+    pub fn background(&self) -> &TaskTracker {
+        &self.background
     }
 
     fn config(&self) -> &HandlerConfig {
-        match self {
-            Handler::P2(h) => h.config(),
-            Handler::P3(h) => h.config(),
+        match &self.mode {
+            Mode::Fresh(h) => h.config(),
+            Mode::Pool(h) => h.config(),
         }
     }
 
     /// Handles one request; never fails (failures become the 500 page).
-    pub async fn handle(&self, mut req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        ticket: Ticket,
+    ) -> Response<HyperOutgoingBody> {
         let config = self.config();
         if !config.header_overrides.is_empty() {
             config.header_overrides.apply(req.headers_mut());
@@ -156,9 +219,9 @@ impl Handler {
             }),
             None => req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()),
         };
-        match self {
-            Handler::P2(h) => h.handle(req).await,
-            Handler::P3(h) => h.handle(req).await,
+        match &self.mode {
+            Mode::Fresh(h) => h.handle(req, ticket).await,
+            Mode::Pool(h) => h.handle(req, ticket).await,
         }
     }
 }
@@ -186,9 +249,14 @@ impl std::ops::DerefMut for GuestStore {
 }
 
 /// A store for instance `id`: prefixed stdio, the granted capabilities,
-/// memory and resource limits with a lease on the memory budget, fuel, and
-/// the epoch yield.
-pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> GuestStore {
+/// memory and resource limits with a lease on the memory budget (drawing
+/// first on `reservation`), fuel, and the epoch yield.
+pub(crate) fn new_store(
+    config: &HandlerConfig,
+    engine: &wasmtime::Engine,
+    id: u64,
+    reservation: Option<Reservation>,
+) -> GuestStore {
     let prefix = config.logging_prefix;
     let mut wasi = WasiCtx::builder();
     wasi.stdout(LogStream::new(Target::Stdout, id, prefix))
@@ -213,7 +281,8 @@ pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> Gue
     if let Some(max) = config.max_resources {
         table.set_max_capacity(max);
     }
-    let (limiter, lease) = BudgetLimiter::new(limits.build(), config.memory_budget.clone());
+    let (limiter, lease) =
+        BudgetLimiter::new(limits.build(), config.memory_budget.clone(), reservation);
     let host = Host {
         wasi: wasi.build(),
         http,
@@ -253,6 +322,28 @@ pub(crate) fn new_store(config: &HandlerConfig, engine: &Engine, id: u64) -> Gue
         store.set_epoch_deadline(1);
     }
     GuestStore { store, lease }
+}
+
+/// How a guest run failed, told apart by type rather than by message.
+#[derive(Debug)]
+pub(crate) enum GuestFailure {
+    /// The component could not be instantiated.
+    Instantiation(wasmtime::Error),
+    /// The guest trapped or a host call failed.
+    Call(wasmtime::Error),
+    /// The request timeout stopped it.
+    TimedOut,
+}
+
+impl GuestFailure {
+    /// The text `wasmtime serve` prints after `worker failed: `.
+    pub(crate) fn report(&self) -> String {
+        match self {
+            GuestFailure::Instantiation(e) => format!("{:?}", e),
+            GuestFailure::Call(e) => format!("{e:?}"),
+            GuestFailure::TimedOut => "guest timed out".to_string(),
+        }
+    }
 }
 
 /// A plain response with a small body.

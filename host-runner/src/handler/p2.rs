@@ -1,113 +1,112 @@
-//! WASI 0.2 (`wasi:http/incoming-handler`): one request through one fresh
-//! instance (or a reused one, with `--max-instance-reuse-count`), with
-//! `wasmtime serve`'s answers when the guest fails: the same 500 page, the
-//! same log lines, and the server keeps serving.
+//! WASI 0.2 (`wasi:http/incoming-handler`) with a fresh instance per
+//! request, `wasmtime serve`'s p2 default, with its answers when the guest
+//! fails: the same 500 page, the same log lines, and the server keeps
+//! serving. (With `--max-instance-reuse-count` above 1, p2 runs in
+//! [`super::pool`] instead.)
 //!
-//! Flow: make a store ([`super::new_store`]), turn the hyper request into
-//! `wasi:http` resources, instantiate from the pre-instantiated component
-//! and call `handle` under the request timeout, driven in the connection's
-//! own task until `response-outparam.set`; body bytes after `set` are
-//! written as the response body is polled (see `DrivenBody`).
+//! Flow: make a store ([`super::new_store`], drawing on the memory
+//! reserved at admission), turn the hyper request into `wasi:http`
+//! resources, instantiate from the pre-instantiated component and call
+//! `handle` under the request timeout. The guest is driven in the
+//! connection's own task until it calls `response-outparam.set` (no task
+//! spawn or cross-thread wake-up for the common case); a guest that still
+//! has work after that (a body to stream) runs on as a task of its own, so
+//! it is bounded by its timeout whether or not the client reads. The
+//! request's [`Ticket`] lives inside the guest's future: the admission
+//! slot, the memory lease and the in-flight count are held until the guest
+//! ends, not until the response head. A client that goes away before the
+//! head does not stop the guest either: it finishes in the background, as
+//! under `wasmtime serve`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use hyper::{Request, Response};
+use tokio_util::task::TaskTracker;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use super::{error_page, new_store, GuestStore, HandlerConfig};
+use super::{error_page, new_store, GuestFailure, HandlerConfig, Ticket};
 use crate::engine::Host;
 use crate::metrics::Metrics;
 
-/// An instance waiting for its next request.
-struct Idle {
-    store: GuestStore,
-    proxy: Proxy,
-    uses: u64,
-    since: Instant,
-}
-
 /// One guest call (instantiation included), logging its own failure.
-type GuestRun = Pin<Box<dyn Future<Output = Result<(), wasmtime::Error>> + Send>>;
+type GuestRun = Pin<Box<dyn Future<Output = Result<(), GuestFailure>> + Send>>;
 
-/// Lets a guest run to completion on its own after nobody waits for it
-/// (`wasmtime serve` runs every guest to its end, even when the client is gone).
-fn finish_in_background(guest: GuestRun) {
-    tokio::spawn(async move {
-        let _ = guest.await;
-    });
+/// A running guest owned by a request. Dropped before it ends (the client
+/// went away, or the response head is out and the body still to come), it
+/// is not cancelled: it finishes as a task of the handler's tracker.
+struct Guest {
+    run: Option<GuestRun>,
+    background: TaskTracker,
 }
 
-/// A response body whose guest is still writing it: polling the body polls
-/// the guest first, so the guest runs in the connection's task. If the body
-/// ends before the guest returns, or the client goes away, the guest finishes
-/// in a task of its own.
-struct DrivenBody {
-    inner: HyperOutgoingBody,
-    guest: Option<GuestRun>,
-}
-
-impl Body for DrivenBody {
-    type Data = Bytes;
-    type Error = <HyperOutgoingBody as Body>::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(guest) = self.guest.as_mut() {
-            if guest.as_mut().poll(cx).is_ready() {
-                self.guest = None;
-            }
+impl Guest {
+    /// Lets the guest run on in a task of its own.
+    fn detach(mut self) {
+        if let Some(run) = self.run.take() {
+            self.background.spawn(async move {
+                let _ = run.await;
+            });
         }
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.guest.is_none() && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
-impl Drop for DrivenBody {
+impl Future for Guest {
+    type Output = Result<(), GuestFailure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(run) = self.run.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let polled = run.as_mut().poll(cx);
+        if polled.is_ready() {
+            self.run = None;
+        }
+        polled
+    }
+}
+
+impl Drop for Guest {
     fn drop(&mut self) {
-        if let Some(guest) = self.guest.take() {
-            finish_in_background(guest);
+        if let Some(run) = self.run.take() {
+            self.background.spawn(async move {
+                let _ = run.await;
+            });
         }
     }
 }
 
-/// Runs requests against a pre-instantiated component.
+/// Runs requests, each on a fresh instance of a pre-instantiated component.
 pub struct Handler {
     pre: ProxyPre<Host>,
     config: HandlerConfig,
     next_instance: AtomicU64,
     metrics: Arc<Metrics>,
-    idle: Arc<Mutex<Vec<Idle>>>,
+    background: TaskTracker,
 }
 
 impl Handler {
-    /// A handler for `pre`.
-    pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+    /// A handler for `pre`, whose guests outliving their request run on
+    /// `background`.
+    pub fn new(
+        pre: ProxyPre<Host>,
+        config: HandlerConfig,
+        metrics: Arc<Metrics>,
+        background: TaskTracker,
+    ) -> Self {
         Handler {
             pre,
             config,
             next_instance: AtomicU64::new(0),
             metrics,
-            idle: Arc::new(Mutex::new(Vec::new())),
+            background,
         }
     }
 
@@ -116,23 +115,18 @@ impl Handler {
     }
 
     /// Handles one request; never fails (failures become the 500 page).
-    pub async fn handle(&self, req: Request<WasiBody>) -> Response<HyperOutgoingBody> {
-        let reuse = self.config.max_instance_reuse_count.unwrap_or(1).max(1);
-        let reused = if reuse > 1 {
-            let mut idle = self.idle.lock().expect("not poisoned");
-            let timeout = self.config.idle_instance_timeout;
-            idle.retain(|i| i.since.elapsed() < timeout);
-            idle.pop()
-        } else {
-            None
-        };
-        let (mut store, mut proxy, uses) = match reused {
-            Some(i) => (i.store, Some(i.proxy), i.uses),
-            None => {
-                let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-                (new_store(&self.config, self.pre.engine(), id), None, 0)
-            }
-        };
+    pub async fn handle(
+        &self,
+        req: Request<WasiBody>,
+        mut ticket: Ticket,
+    ) -> Response<HyperOutgoingBody> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let mut store = new_store(
+            &self.config,
+            self.pre.engine(),
+            id,
+            ticket.take_reservation(),
+        );
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let resources = store
             .data_mut()
@@ -154,55 +148,46 @@ impl Handler {
         let pre = self.pre.clone();
         let metrics = Arc::clone(&self.metrics);
         let timeout = self.config.timeout;
-        let pool = Arc::clone(&self.idle);
-        let mut guest: GuestRun = Box::pin(async move {
+        let run: GuestRun = Box::pin(async move {
+            // Held until the guest ends, however it ends.
+            let _ticket = ticket;
             let run = async {
-                let handler = match proxy.take() {
-                    Some(p) => p,
-                    None => {
-                        let started = Instant::now();
-                        let p = pre
-                            .instantiate_async(&mut *store)
-                            .await
-                            .map_err(|e| e.context("instantiation error"))?;
-                        metrics.instantiation.observe(started.elapsed());
-                        p
-                    }
-                };
-                handler
+                let started = Instant::now();
+                let proxy = pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .map_err(|e| GuestFailure::Instantiation(e.context("instantiation error")))?;
+                metrics.instantiation.observe(started.elapsed());
+                proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, req, out)
-                    .await?;
-                // A clean finish may serve again; a trap or timeout never does.
-                if uses + 1 < reuse {
-                    pool.lock().expect("not poisoned").push(Idle {
-                        store,
-                        proxy: handler,
-                        uses: uses + 1,
-                        since: Instant::now(),
-                    });
-                }
-                Ok(())
+                    .await
+                    .map_err(GuestFailure::Call)
             };
             let result = match timeout {
-                Some(limit) => match tokio::time::timeout(limit, run).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        metrics.timeouts.inc();
-                        Err(wasmtime::format_err!("guest timed out"))
-                    }
-                },
+                Some(limit) => tokio::time::timeout(limit, run)
+                    .await
+                    .unwrap_or(Err(GuestFailure::TimedOut)),
                 None => run.await,
             };
             if let Err(e) = &result {
+                if matches!(e, GuestFailure::TimedOut) {
+                    metrics.timeouts.inc();
+                }
                 metrics.traps.inc();
-                eprintln!("worker failed: {e:?}");
+                eprintln!("worker failed: {}", e.report());
             }
+            // The store (and its memory) goes before the ticket's lease.
+            drop(store);
             result
         });
+        let mut guest = Guest {
+            run: Some(run),
+            background: self.background.clone(),
+        };
 
         // Drive the guest here, in the connection's task, until it sets the
-        // response: no task spawn or cross-thread wake-up per request.
+        // response.
         let mut ended = None;
         let set = tokio::select! {
             biased;
@@ -210,27 +195,27 @@ impl Handler {
             result = &mut guest => {
                 ended = Some(result);
                 // Returned without answering, even if the guest leaked the
-                // outparam (its store may live on for reuse).
+                // outparam.
                 receiver.try_recv().ok()
             }
         };
         match set {
-            Some(Ok(response)) => match ended {
-                Some(_) => response,
-                // The guest still has body to write: the body drives it.
-                None => response.map(|inner| {
-                    DrivenBody {
-                        inner,
-                        guest: Some(guest),
+            Some(Ok(response)) => {
+                if ended.is_none() {
+                    // Most guests finish their body at once: one more poll
+                    // here saves a task. One that still waits runs on its
+                    // own, bounded by its timeout, the client reading or not.
+                    let mut cx = Context::from_waker(std::task::Waker::noop());
+                    if Pin::new(&mut guest).poll(&mut cx).is_pending() {
+                        guest.detach();
                     }
-                    .boxed_unsync()
-                }),
-            },
+                }
+                response
+            }
             Some(Err(code)) => {
                 eprintln!("error: {code:?}");
-                if ended.is_none() {
-                    finish_in_background(guest);
-                }
+                // Whatever is left of the guest finishes on its own.
+                drop(guest);
                 error_page()
             }
             None => {
@@ -241,9 +226,7 @@ impl Handler {
                     None => guest.await,
                 };
                 match result {
-                    Err(e) if format!("{e:?}").starts_with("instantiation error") => {
-                        eprintln!("error: {e:?}");
-                    }
+                    Err(GuestFailure::Instantiation(e)) => eprintln!("error: {e:?}"),
                     _ => eprintln!("error: guest never invoked `response-outparam::set` method"),
                 }
                 error_page()

@@ -1,17 +1,22 @@
-//! WASI 0.3 (`wasi:http/handler`, the `wasi:http/service` world): requests
-//! run on reused instances, in sequence and at once, as `wasmtime serve` 48
-//! runs them.
+//! Reused instances: every WASI 0.3 component (`wasi:http/handler`, the
+//! `wasi:http/service` world), and WASI 0.2 with
+//! `--max-instance-reuse-count` above 1, run in sequence (and for p3 at
+//! once) on instances kept between requests, as `wasmtime serve` 48 runs
+//! them.
 //!
 //! The dispatch is `wasmtime-wasi-http`'s own [`ProxyHandler`], the one
 //! `wasmtime serve` uses: a worker task per instance takes requests from a
 //! shared queue while [`Worker::should_accept_request`] allows (up to
-//! `--max-instance-concurrent-reuse-count` at once, 16 by default, and
-//! `--max-instance-reuse-count` in all, 128), and the instance is retired
-//! after `--idle-instance-timeout` without work, after a trap, or once a
-//! request outlives the request timeout. What host-runner adds is in the
-//! store ([`super::new_store`]: limits, fuel, the memory budget, the epoch
-//! yield) and around the call: the timeout on instantiation as well, the
-//! counters in `/metrics`, and `wasmtime serve`'s 500 page and log lines.
+//! `--max-instance-concurrent-reuse-count` at once, 16 by default for p3
+//! and always 1 for p2, and `--max-instance-reuse-count` in all, 128 for
+//! p3), and the instance is retired after `--idle-instance-timeout` without
+//! work (so an idle instance gives its share of the memory budget back),
+//! after a trap, or once a request outlives the request timeout. What
+//! host-runner adds is in the store ([`super::new_store`]: limits, fuel,
+//! the memory budget, the epoch yield) and around the call: the timeout on
+//! instantiation as well, the counters in `/metrics`, `wasmtime serve`'s
+//! 500 page and log lines, and the request's [`Ticket`], held by the
+//! response body until it is finished or dropped.
 //!
 //! A trap ends the instance, and with it every request it was serving at
 //! that moment: the price of concurrent reuse, the same under
@@ -19,23 +24,25 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::{Request, Response};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::handler::{
-    ExpirationError, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, WorkerExpiration,
-    WorkerState, WorkerStatus,
+    ExpirationError, HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept,
+    WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use super::{error_page, new_store, GuestStore, HandlerConfig};
+use super::{error_page, new_store, GuestStore, HandlerConfig, Ticket};
 use crate::engine::Host;
 use crate::memory_budget::BudgetLease;
 use crate::metrics::Metrics;
@@ -45,22 +52,32 @@ pub const DEFAULT_MAX_INSTANCE_REUSE_COUNT: u64 = 128;
 /// Requests one p3 instance serves at once, as `wasmtime serve` 48.
 pub const DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT: u64 = 16;
 
-/// Runs requests against a pre-instantiated p3 component.
+/// Runs requests against a pre-instantiated component on reused instances.
 pub struct Handler {
     inner: ProxyHandler<Instances>,
 }
 
 impl Handler {
     /// A handler for `pre`.
-    pub fn new(pre: ServicePre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(pre: ProxyPre<Host>, config: HandlerConfig, metrics: Arc<Metrics>) -> Self {
+        let p2 = matches!(pre, ProxyPre::P2(_));
         let reuse = config
             .max_instance_reuse_count
-            .unwrap_or(DEFAULT_MAX_INSTANCE_REUSE_COUNT)
+            .unwrap_or(if p2 {
+                1
+            } else {
+                DEFAULT_MAX_INSTANCE_REUSE_COUNT
+            })
             .max(1);
-        let concurrent = config
-            .max_instance_concurrent_reuse_count
-            .unwrap_or(DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT)
-            .max(1);
+        // A p2 instance serves one request at a time, whatever the flag says.
+        let concurrent = if p2 {
+            1
+        } else {
+            config
+                .max_instance_concurrent_reuse_count
+                .unwrap_or(DEFAULT_MAX_INSTANCE_CONCURRENT_REUSE_COUNT)
+                .max(1)
+        };
         Handler {
             inner: ProxyHandler::new(Instances {
                 pre,
@@ -78,10 +95,21 @@ impl Handler {
     }
 
     /// Handles one request; never fails (failures become the 500 page).
-    pub async fn handle(&self, req: Request<WasiBody>) -> Response<HyperOutgoingBody> {
+    /// The response body holds `ticket` until it is finished or dropped.
+    pub async fn handle(
+        &self,
+        req: Request<WasiBody>,
+        ticket: Ticket,
+    ) -> Response<HyperOutgoingBody> {
         let state = self.inner.state();
         match self.inner.handle((), req).await {
-            Ok(response) => response,
+            Ok(response) => response.map(|inner| {
+                Holding {
+                    inner,
+                    ticket: Some(ticket),
+                }
+                .boxed_unsync()
+            }),
             Err(e) => {
                 if e.is::<ExpirationError>() {
                     state.metrics.timeouts.inc();
@@ -93,9 +121,40 @@ impl Handler {
     }
 }
 
+/// A response body that holds its request's [`Ticket`] until the body ends
+/// or is dropped.
+struct Holding {
+    inner: HyperOutgoingBody,
+    ticket: Option<Ticket>,
+}
+
+impl Body for Holding {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = polled {
+            self.ticket = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Makes instances for the worker pool.
 struct Instances {
-    pre: ServicePre<Host>,
+    pre: ProxyPre<Host>,
     config: HandlerConfig,
     metrics: Arc<Metrics>,
     next_instance: AtomicU64,
@@ -110,7 +169,11 @@ impl HandlerState for Instances {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<Host, Expiration, Worker>> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let GuestStore { mut store, lease } = new_store(&self.config, self.pre.engine(), id);
+        let engine = match &self.pre {
+            ProxyPre::P2(pre) => pre.engine(),
+            ProxyPre::P3(pre) => pre.engine(),
+        };
+        let GuestStore { mut store, lease } = new_store(&self.config, engine, id, None);
         let started = Instant::now();
         let instantiated = match self.config.timeout {
             Some(limit) => tokio::time::timeout(limit, self.pre.instantiate_async(&mut store))
@@ -118,7 +181,7 @@ impl HandlerState for Instances {
                 .unwrap_or_else(|_| Err(wasmtime::format_err!("guest timed out"))),
             None => self.pre.instantiate_async(&mut store).await,
         };
-        let service = match instantiated {
+        let proxy = match instantiated {
             Ok(service) => service,
             Err(e) => {
                 // The store's memory goes before its budget is returned.
@@ -130,20 +193,23 @@ impl HandlerState for Instances {
         };
         self.metrics.instantiation.observe(started.elapsed());
         let timeout = self.config.timeout.unwrap_or(Duration::MAX);
+        let expired = Arc::new(AtomicBool::new(false));
         Ok(Instance {
             store,
-            proxy: Proxy::P3(service),
+            proxy,
             view: WasiHttpView::http,
             expiration: Expiration {
                 idle_timeout: self.config.idle_instance_timeout,
                 request_timeout: timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+                expired: Arc::clone(&expired),
             },
             state: Worker {
                 reuse: self.reuse,
                 concurrent: self.concurrent,
                 request_timeout: timeout,
                 metrics: Arc::clone(&self.metrics),
+                expired,
                 _lease: lease,
             },
         })
@@ -158,6 +224,9 @@ struct Expiration {
     idle_timeout: Duration,
     request_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Set when a busy instance passed the request timeout, for
+    /// [`Worker::drop`] to count it as a timeout.
+    expired: Arc<AtomicBool>,
 }
 
 impl WorkerExpiration for Expiration {
@@ -178,7 +247,11 @@ impl WorkerExpiration for Expiration {
         if self.sleep.deadline() != deadline {
             self.sleep.as_mut().reset(deadline);
         }
-        self.sleep.as_mut().poll(cx)
+        let polled = self.sleep.as_mut().poll(cx);
+        if polled.is_ready() && status != WorkerStatus::Idle {
+            self.expired.store(true, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -189,6 +262,7 @@ struct Worker {
     concurrent: usize,
     request_timeout: Duration,
     metrics: Arc<Metrics>,
+    expired: Arc<AtomicBool>,
     _lease: BudgetLease,
 }
 
@@ -217,9 +291,9 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<Host>, result: wasmtime::Result<()>) {
         if let Err(e) = result {
-            // The pool's own check, outside the guest's event loop (see
-            // `Expiration`), reports a timeout as this message.
-            if e.to_string() == "guest timed out" {
+            // The pool's own check, outside the guest's event loop, found
+            // the instance busy past the request timeout (see `Expiration`).
+            if self.expired.load(Ordering::Relaxed) || e.is::<ExpirationError>() {
                 self.metrics.timeouts.inc();
             }
             self.metrics.traps.inc();
