@@ -77,6 +77,11 @@ impl Admission {
         }
     }
 
+    /// The memory budget requests reserve from, if any.
+    pub fn budget(&self) -> Option<&Arc<MemoryBudget>> {
+        self.budget.as_ref().map(|(budget, _)| budget)
+    }
+
     /// Also reserves `reserve` bytes of `budget` for each request before
     /// admitting it, waiting (within the queue timeout) while they do not fit.
     pub fn with_budget(mut self, budget: Arc<MemoryBudget>, reserve: u64) -> Self {

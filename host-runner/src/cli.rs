@@ -198,7 +198,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = 512 * 1024 * 1024)]
     max_memory_size: u64,
     /// Bytes of guest linear memory all live instances may hold together
-    /// [default: half of physical memory]; 0 disables. A growth past it
+    /// [default: half of physical memory, or of the cgroup memory limit if
+    /// smaller]; 0 disables. A growth past it
     /// fails, and new requests wait and then get 503 while it is spent.
     #[arg(long, value_name = "BYTES")]
     memory_budget: Option<u64>,

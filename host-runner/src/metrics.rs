@@ -1,6 +1,7 @@
 //! What host-runner counts for the admin endpoint's `/metrics`: requests by
 //! status, request latency, instantiation time, in-flight and queued
-//! requests, rejections, traps and timeouts.
+//! requests, rejections, traps and timeouts, and the memory budget's limit
+//! and use (read when scraped).
 //!
 //! The metric types and the text encoding are the Prometheus project's
 //! `prometheus-client` (OpenMetrics text, which Prometheus scrapes): this
@@ -65,6 +66,10 @@ pub struct Metrics {
     pub traps: Counter,
     /// Guest executions stopped by the request timeout.
     pub timeouts: Counter,
+    /// The memory budget's size in bytes (0 without a budget).
+    pub budget_limit: Gauge,
+    /// Bytes of the memory budget reserved or grown into.
+    pub budget_used: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,6 +84,8 @@ impl Default for Metrics {
             rejected: Counter::default(),
             traps: Counter::default(),
             timeouts: Counter::default(),
+            budget_limit: Gauge::default(),
+            budget_used: Gauge::default(),
         };
         let r = &mut m.registry;
         // Counter names get `_total` from the encoder.
@@ -121,6 +128,16 @@ impl Default for Metrics {
             "host_runner_guest_timeouts",
             "Guest executions stopped by the request timeout",
             m.timeouts.clone(),
+        );
+        r.register(
+            "host_runner_memory_budget_bytes",
+            "Size of the memory budget for guest linear memory (0: none)",
+            m.budget_limit.clone(),
+        );
+        r.register(
+            "host_runner_memory_budget_used_bytes",
+            "Bytes of the memory budget reserved by admitted requests or grown into",
+            m.budget_used.clone(),
         );
         m
     }

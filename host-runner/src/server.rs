@@ -209,7 +209,14 @@ pub async fn admin(listener: TcpListener, app: Arc<App>) {
             let app = Arc::clone(&app);
             async move {
                 let response = match req.uri().path() {
-                    "/metrics" => simple(200, crate::metrics::CONTENT_TYPE, app.metrics.render()),
+                    "/metrics" => {
+                        if let Some(budget) = app.admission.budget() {
+                            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                            app.metrics.budget_limit.set(gauge(budget.limit()));
+                            app.metrics.budget_used.set(gauge(budget.used()));
+                        }
+                        simple(200, crate::metrics::CONTENT_TYPE, app.metrics.render())
+                    }
                     "/healthz" if app.draining.load(Ordering::Relaxed) => {
                         simple(503, "text/plain", "draining\n")
                     }

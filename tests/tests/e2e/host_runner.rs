@@ -1,7 +1,8 @@
 //! What host-runner does beyond `wasmtime serve`: startup errors before any
 //! bind, admission control with a bounded queue, the admin endpoints,
-//! graceful drain on SIGTERM or `--shutdown-addr`, header-read timeouts and
-//! the body limit.
+//! graceful drain on SIGTERM or `--shutdown-addr`, header-read timeouts,
+//! the body limit, and what a request holds (its queue place, slot, memory
+//! reservation and `in_flight`) for exactly as long as its guest runs.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -67,7 +68,7 @@ fn startup_errors_are_one_line_and_non_zero() {
     let (code, err) = run(&["serve", &addr, service.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("failed to bind") && err.contains("Address already in use"),
+        err.contains("failed to bind") && err.contains("Address already in use (os error 98)"),
         "{err}"
     );
 }
@@ -477,4 +478,159 @@ fn json_logs_are_one_object_per_line() {
         }
     }
     assert_eq!(access, 1, "{stderr}");
+}
+
+/// The value of an unlabelled metric on the admin address.
+fn metric(admin: &str, name: &str) -> i64 {
+    let text = String::from_utf8(get(&format!("http://{admin}/metrics")).body).unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {name} in\n{text}")) as i64
+}
+
+/// Reads `name` until it equals `want` or 10 s pass; returns the last value.
+fn settle(admin: &str, name: &str, want: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = metric(admin, name);
+        if value == want || Instant::now() > deadline {
+            return value;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens a connection and sends `GET path`, reading nothing.
+fn send_only(server: &Server, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(server.authority()).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    stream
+}
+
+/// Clients that give up while queued are taken off the queue: their places
+/// are free for the next ones, which wait for the slot and are served
+/// (before, the count never came down and every later request that found
+/// the slot busy got 503 at once, until a restart).
+#[test]
+fn clients_that_give_up_while_queued_leave_the_queue_usable() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &[
+            "--max-concurrent-requests=1",
+            "--max-queued-requests=2",
+            "--queue-timeout=30s",
+            "--admin-addr=127.0.0.1:0",
+        ],
+    );
+    let admin = server.admin_authority();
+    let url = server.url("/sleep?ms=2500");
+    let slow = thread::spawn(move || get(&url).status);
+    assert_eq!(settle(&admin, "host_runner_requests_in_flight", 1), 1);
+    let leavers = [send_only(&server, "/ok"), send_only(&server, "/ok")];
+    assert_eq!(settle(&admin, "host_runner_requests_queued", 2), 2);
+    drop(leavers);
+    assert_eq!(
+        settle(&admin, "host_runner_requests_queued", 0),
+        0,
+        "clients that left are still counted in the queue"
+    );
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let url = server.url("/ok");
+            thread::spawn(move || get(&url).status)
+        })
+        .collect();
+    assert_eq!(slow.join().unwrap(), 200);
+    for w in waiting {
+        assert_eq!(w.join().unwrap(), 200);
+    }
+    assert_eq!(settle(&admin, "host_runner_requests_in_flight", 0), 0);
+    assert_eq!(metric(&admin, "host_runner_requests_rejected_total"), 0);
+}
+
+/// A client that sends a request and never reads the answer: its guest
+/// keeps its slot, memory and `in_flight` while it runs (not only until
+/// the response head), and is stopped at `--request-timeout` although the
+/// client stays connected; then everything it held comes back.
+#[test]
+fn a_client_that_never_reads_holds_its_request_until_the_guest_is_stopped() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &[
+            "--request-timeout=3s",
+            "--memory-budget=1073741824",
+            "--admin-addr=127.0.0.1:0",
+        ],
+    );
+    let admin = server.admin_authority();
+    // 64 MiB of body: far more than the socket buffers take.
+    let client = send_only(&server, "/stream?kib=65536");
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        metric(&admin, "host_runner_requests_in_flight"),
+        1,
+        "the guest is still writing, but its request is no longer counted"
+    );
+    assert!(
+        metric(&admin, "host_runner_memory_budget_used_bytes") >= 64 << 20,
+        "the guest's 64 MiB body is not on the budget"
+    );
+    assert!(
+        server.wait_for_output("guest timed out", Duration::from_secs(10)),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(settle(&admin, "host_runner_requests_in_flight", 0), 0);
+    assert_eq!(
+        settle(&admin, "host_runner_memory_budget_used_bytes", 0),
+        0,
+        "the stopped guest's memory did not come back to the budget"
+    );
+    assert_eq!(metric(&admin, "host_runner_guest_timeouts_total"), 1);
+    assert!(!server.stdout().contains("stream ended"));
+    drop(client);
+    assert_eq!(get(&server.url("/ok")).status, 200);
+}
+
+/// With `--max-instance-reuse-count`, instances left idle give their
+/// memory back to the budget after `--idle-instance-timeout` (they are
+/// retired by `wasmtime-wasi-http`'s worker pool), so a burst cannot leave
+/// the budget spent by instances nobody uses.
+#[test]
+fn idle_reused_instances_give_their_memory_back() {
+    let server = Server::host_runner(
+        &artifact("fixtures/misbehaving.wasm"),
+        &[
+            "--max-instance-reuse-count=100",
+            "--idle-instance-timeout=2s",
+            "--memory-budget=268435456",
+            "--admin-addr=127.0.0.1:0",
+        ],
+    );
+    let admin = server.admin_authority();
+    let burst: Vec<_> = (0..3)
+        .map(|_| {
+            let url = server.url("/sleep?ms=500");
+            thread::spawn(move || get(&url).status)
+        })
+        .collect();
+    for b in burst {
+        assert_eq!(b.join().unwrap(), 200);
+    }
+    assert_eq!(metric(&admin, "host_runner_requests_in_flight"), 0);
+    // Three idle instances, each holding its memory until it is retired.
+    let idle = metric(&admin, "host_runner_memory_budget_used_bytes");
+    assert!(idle > 0, "no idle instance holds memory: nothing is tested");
+    assert_eq!(
+        settle(&admin, "host_runner_memory_budget_used_bytes", 0),
+        0,
+        "idle instances kept {idle} bytes of the budget"
+    );
+    assert_eq!(get(&server.url("/counter")).body, b"1\n");
 }

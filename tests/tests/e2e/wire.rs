@@ -4,7 +4,7 @@
 //! response framing headers (`content-length: 0` for a body never opened,
 //! trailers only on `te: trailers`), h2c (no answer to the prior-knowledge
 //! preface, an upgrade request served over HTTP/1.1), a timeout after the
-//! response has started, a client leaving mid-body, the connection limit and
+//! response has started, a client leaving before the head or mid-body, the connection limit and
 //! a full instance pool.
 //! Each case compares both servers' answers.
 
@@ -187,6 +187,26 @@ fn a_client_leaving_mid_body_lets_the_guest_finish() {
         assert!(
             server.wait_for_output("stream ended", Duration::from_secs(20)),
             "{name}: the guest did not run to its end"
+        );
+        assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
+    }
+}
+
+/// A client that leaves before the response head: the guest is not dropped
+/// mid-run but finishes (its line on stdout), as under `wasmtime serve`.
+#[test]
+fn a_client_leaving_before_the_head_lets_the_guest_finish() {
+    for (name, server) in servers(&[]) {
+        let mut client = TcpStream::connect(server.authority()).unwrap();
+        client
+            .write_all(b"GET /sleep-print?ms=700 HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(client);
+        assert!(
+            server.wait_for_output("woke after 700 ms", Duration::from_secs(10)),
+            "{name}: the guest was dropped before its end: {}",
+            server.stdout()
         );
         assert_eq!(get(&server.url("/ok")).status, 200, "{name}");
     }
