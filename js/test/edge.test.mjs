@@ -19,16 +19,17 @@ import { after, before, describe, test } from 'node:test';
 import { buildEdge } from '../edge/build.mjs';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from '../edge/limits.js';
 import { startWorkerd } from '../edge/workerd.mjs';
-import { fixtures, randomValues, repoRoot } from './helpers.mjs';
+import { fixtures, prerequisite, randomValues, repoRoot } from './helpers.mjs';
 import { startWasmtimeServe, wasmtimeBin } from './servers.mjs';
 
 const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
 const misbehaving = join(repoRoot, 'target', 'wasm', 'fixtures', 'misbehaving.wasm');
 const wasmtime = wasmtimeBin();
-const skip =
-  (!existsSync(service) && `${service} is not built`) ||
-  (!existsSync(misbehaving) && `${misbehaving} is not built`) ||
-  (!wasmtime && 'wasmtime not found ($VECPROC_WASMTIME, ~/.cargo/bin, PATH)');
+const skip = prerequisite(
+  !existsSync(service) && `${service} is not built`,
+  !existsSync(misbehaving) && `${misbehaving} is not built`,
+  !wasmtime && 'wasmtime not found ($VECPROC_WASMTIME, ~/.cargo/bin, PATH)',
+);
 
 const LIMIT = DEFAULT_MAX_REQUEST_BODY_BYTES; // the guest's own, as built
 

@@ -9,6 +9,21 @@ import { fileURLToPath } from 'node:url';
 export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(jsRoot, '..');
 
+/**
+ * A suite's skip reason for a missing prerequisite (a file not built, a tool
+ * not found), or `false` when nothing is missing. Under
+ * `VECPROC_REQUIRE_ALL=1`, which `cargo xtask test` and so CI set, a missing
+ * prerequisite throws instead: the file fails rather than passing with
+ * nothing tested. Run by hand without it, a suite still skips and says why.
+ */
+export function prerequisite(...missing) {
+  const reason = missing.find(Boolean) ?? false;
+  if (reason && process.env.VECPROC_REQUIRE_ALL === '1') {
+    throw new Error(`missing prerequisite (VECPROC_REQUIRE_ALL=1): ${reason}`);
+  }
+  return reason;
+}
+
 const NON_FINITE = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
 /** test/fixtures.json with "NaN" / "Infinity" / "-Infinity" strings decoded. */

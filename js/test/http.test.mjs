@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { jcoBin } from '../scripts/transpile.mjs';
 import { startWasmtimeServe, stopProcess, wasmtimeBin } from './servers.mjs';
-import { assertClose, assertStatistics, fixtures, freePort, repoRoot } from './helpers.mjs';
+import { assertClose, assertStatistics, fixtures, freePort, prerequisite, repoRoot } from './helpers.mjs';
 
 const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
 const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -79,7 +79,7 @@ function stopGroup(child) {
   });
 }
 
-describe('HTTP API of vector-service.wasm under jco serve', { skip: !existsSync(service) && `${service} is not built` }, () => {
+describe('HTTP API of vector-service.wasm under jco serve', { skip: prerequisite(!existsSync(service) && `${service} is not built`) }, () => {
   let server;
   let workDir;
   const call = async (path, { method = 'GET', body, contentType, accept } = {}) => {
@@ -174,7 +174,7 @@ describe('HTTP API of vector-service.wasm under jco serve', { skip: !existsSync(
 const wasmtime = wasmtimeBin();
 describe(
   'jco serve and wasmtime serve give identical answers',
-  { skip: (!existsSync(service) && `${service} is not built`) || (!wasmtime && 'wasmtime not found ($VECPROC_WASMTIME, ~/.cargo/bin, PATH)') },
+  { skip: prerequisite(!existsSync(service) && `${service} is not built`, !wasmtime && 'wasmtime not found ($VECPROC_WASMTIME, ~/.cargo/bin, PATH)') },
   () => {
     let jco;
     let wt;

@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as I from '../bench/inputs.mjs';
 import * as P from '../bench/kernels-plain.mjs';
 import { checkChecksums } from '../bench/kernels.mjs';
+import { prerequisite } from './helpers.mjs';
 
 const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -115,7 +116,7 @@ describe('plain kernels', () => {
 
 const entry = join(jsRoot, 'gen', 'vector-processor', 'vector-processor.js');
 const mod = existsSync(entry) ? await import(pathToFileURL(entry).href) : undefined;
-const skip = mod?.kernels ? false : 'js/gen/vector-processor/ has no `kernels` export (build and transpile the component)';
+const skip = prerequisite(!mod?.kernels && 'js/gen/vector-processor/ has no `kernels` export (build and transpile the component)');
 
 describe('the component agrees with plain JavaScript', { skip }, () => {
   const cases = [['sort-i32', 1001], ['sort-f64', 1001], ['blur', 37], ['matmul', 17], ['sha256', 1000], ['compute', 1000], ['statistics', 1001]];

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import { WASI } from 'node:wasi';
 
-import { fixtures, randomValues, repoRoot } from './helpers.mjs';
+import { fixtures, prerequisite, randomValues, repoRoot } from './helpers.mjs';
 import { startWasmtimeServe, wasmtimeBin } from './servers.mjs';
 
 // Node 20's node:wasi aborts the process (a fatal error or SIGSEGV in
@@ -194,7 +194,7 @@ const cases = [
   ['--version', ['--version'], text(''), { code: 0, stdout: /^vecproc \d+\.\d+\.\d+\n$/ }],
 ];
 
-describe('the WASI command gives the same bytes on every runtime', { skip: !existsSync(command) && `${command} is not built` }, () => {
+describe('the WASI command gives the same bytes on every runtime', { skip: prerequisite(!existsSync(command) && `${command} is not built`) }, () => {
   let scratch;
   let list;
   const results = new Map(); // case name -> [{ runner, result }]
@@ -213,6 +213,10 @@ describe('the WASI command gives the same bytes on every runtime', { skip: !exis
     const names = list.map((r) => r.name);
     for (const name of ['node:wasi', '@wasmer/sdk']) assert.ok(names.includes(name));
     if (wasmtime) assert.ok(names.includes('wasmtime run'));
+    // Under `cargo xtask test` every runtime must be there: none may drop out unseen.
+    if (process.env.VECPROC_REQUIRE_ALL === '1') {
+      for (const name of ['native', 'wasmtime run', 'wasmer run']) assert.ok(names.includes(name), `${name} is missing`);
+    }
     console.log(`# runtimes: ${names.join(', ')}${wasmerCli ? '' : ' (native wasmer CLI: not installed; cargo xtask test installs it)'}`);
   });
 
@@ -260,7 +264,7 @@ describe('the WASI command gives the same bytes on every runtime', { skip: !exis
   });
 
   // The statistics are the API's body, byte for byte (the command adds a newline).
-  test('same bytes as POST /stats and POST /sort under wasmtime serve', { skip: (!wasmtime && 'wasmtime not found') || (!existsSync(service) && `${service} is not built`) }, async () => {
+  test('same bytes as POST /stats and POST /sort under wasmtime serve', { skip: prerequisite(!wasmtime && 'wasmtime not found', !existsSync(service) && `${service} is not built`) }, async () => {
     const server = await startWasmtimeServe(wasmtime, service);
     try {
       const pairs = [

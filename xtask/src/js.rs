@@ -34,8 +34,19 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Oldest Node.js major version the suites run on.
 const NODE_MAJOR_MIN: u32 = 20;
 
-/// Installs what the JavaScript suites need and runs them all.
-pub fn test(root: &Path) -> Result<()> {
+/// The tools the JavaScript suites run beside Node, passed to them by path
+/// (never found by searching PATH).
+pub struct Tools<'a> {
+    /// `wasmtime`, for `wasmtime serve` and `wasmtime run`.
+    pub wasmtime: &'a Path,
+    /// The native `wasmer` CLI, for `wasmer run`.
+    pub wasmer: &'a Path,
+}
+
+/// Installs what the JavaScript suites need and runs them all, with every
+/// tool passed by path and `VECPROC_REQUIRE_ALL=1`, under which a suite whose
+/// prerequisite is missing fails instead of skipping.
+pub fn test(root: &Path, tools: &Tools) -> Result<()> {
     let js = js_dir(root);
     require_built(
         root,
@@ -50,8 +61,16 @@ pub fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
     transpile(&js)?;
 
+    let node = || {
+        let mut cmd = node(&js);
+        cmd.env("VECPROC_REQUIRE_ALL", "1")
+            .env("VECPROC_WASMTIME", tools.wasmtime)
+            .env("VECPROC_WASMER", tools.wasmer)
+            .env("VECPROC_CLI", root.join("target/debug/vecproc"));
+        cmd
+    };
     step("JS: Node suites (bindings and typed API; kernels; HTTP API under jco serve)");
-    run(node(&js).args([
+    run(node().args([
         "--test",
         "test/vector.test.mjs",
         "test/kernels.test.mjs",
@@ -59,12 +78,10 @@ pub fn test(root: &Path) -> Result<()> {
     ]))?;
 
     step("JS: the service in workerd vs wasmtime serve; the WASI command on every runtime");
-    run(node(&js)
-        .args(["--test", "test/edge.test.mjs", "test/wasi.test.mjs"])
-        .env("VECPROC_CLI", root.join("target/debug/vecproc")))?;
+    run(node().args(["--test", "test/edge.test.mjs", "test/wasi.test.mjs"]))?;
 
     step("JS: Chromium end-to-end test of the demo page (N = 1,000,000)");
-    run(node(&js)
+    run(node()
         .args(["--test", "test/browser.test.mjs"])
         .env("CHROMIUM", CHROMIUM))?;
     eprintln!(

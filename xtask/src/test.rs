@@ -28,10 +28,9 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     let start = Instant::now();
     build::build(root)?;
     let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
-    // Read by js/test/wasi.test.mjs, which runs the WASI command under
-    // `wasmer run` too. About 10 minutes to build on a fresh machine, which
-    // keeps a fresh CI run well under an hour.
-    std::env::set_var("VECPROC_WASMER", tools::ensure(root, &tools::WASMER)?);
+    // For js/test/wasi.test.mjs, which runs the WASI command under
+    // `wasmer run` too. About 10 minutes to build on a fresh machine.
+    let wasmer = tools::ensure(root, &tools::WASMER)?;
     // The registry suite: the real wkg, Debian's OCI registry and htpasswd.
     let wkg = tools::ensure(root, &tools::WKG)?;
     apt::ensure(
@@ -119,7 +118,13 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .args(["test", "--workspace"]))?;
     crate::contract::check(root, &wasmtime, &crate::contract::Args::default())?;
 
-    crate::js::test(root)?;
+    crate::js::test(
+        root,
+        &crate::js::Tools {
+            wasmtime: &wasmtime,
+            wasmer: &wasmer,
+        },
+    )?;
     eprintln!(
         "==> all suites passed in {:.1}s",
         start.elapsed().as_secs_f64()
