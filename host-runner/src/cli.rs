@@ -285,7 +285,7 @@ struct SignArgs {
 /// Runs the command line; the binary only calls this.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    crate::init_logging(cli.log_format);
+    let _logging = crate::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Compose(args) => compose(args),

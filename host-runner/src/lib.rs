@@ -50,17 +50,43 @@ pub enum LogFormat {
     Json,
 }
 
+/// Set by [`init_logging`] under `--log-format json`.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Logs to stderr, filtered by `HOST_RUNNER_LOG` (default `info`), as
 /// `format` says; text has colours only when stderr is a terminal.
-pub fn init_logging(format: LogFormat) {
+///
+/// Lines are written by a thread of their own (`tracing-appender`), so a
+/// slow stderr never stalls a request: past 128 Ki queued lines, new ones
+/// are dropped rather than waited for. The guard flushes what is queued
+/// when dropped; hold it until the process ends.
+#[must_use = "dropping the guard stops logging"]
+pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOST_RUNNER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Json => {
+            JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            builder.json().with_ansi(false).init();
+        }
+    }
+    guard
+}
+
+/// A failure line in `wasmtime serve`'s words (`error: ...`, `worker
+/// failed: ...`): written to stderr as it is in text mode, where tools and
+/// tests read those words, and as one JSON error event (target
+/// `host_runner::failure`, the line in `message`) under `--log-format json`.
+pub(crate) fn failure_line(line: std::fmt::Arguments<'_>) {
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(target: "host_runner::failure", "{line}");
+    } else {
+        eprintln!("{line}");
     }
 }

@@ -153,7 +153,7 @@ pub async fn run(
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
-                        eprintln!("error: accept failed: {e}");
+                        tracing::error!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -174,7 +174,7 @@ pub async fn run(
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         if !e.is_incomplete_message() && !e.is_timeout() {
-                            eprintln!("error: {e:?}");
+                            crate::failure_line(format_args!("error: {e:?}"));
                         }
                     }
                     drop(permit);
@@ -192,8 +192,17 @@ pub async fn run(
         graceful.shutdown().await;
         background.wait().await;
     };
+    tracing::info!(
+        ?deadline,
+        "draining: no new connections; waiting for requests and guests"
+    );
     if tokio::time::timeout(deadline, drained).await.is_err() {
-        eprintln!("drain deadline of {deadline:?} passed with requests still running; exiting");
+        tracing::warn!(
+            ?deadline,
+            "drain deadline passed with requests still running; exiting"
+        );
+    } else {
+        tracing::info!("drained");
     }
     Ok(())
 }

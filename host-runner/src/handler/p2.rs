@@ -139,8 +139,8 @@ impl Handler {
         let (req, out) = match resources {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("worker failed: {e:?}");
-                eprintln!("error: worker trapped or panicked");
+                crate::failure_line(format_args!("worker failed: {e:?}"));
+                crate::failure_line(format_args!("error: worker trapped or panicked"));
                 return error_page();
             }
         };
@@ -175,7 +175,7 @@ impl Handler {
                     metrics.timeouts.inc();
                 }
                 metrics.traps.inc();
-                eprintln!("worker failed: {}", e.report());
+                crate::failure_line(format_args!("worker failed: {}", e.report()));
             }
             // The store (and its memory) goes before the ticket's lease.
             drop(store);
@@ -213,7 +213,7 @@ impl Handler {
                 response
             }
             Some(Err(code)) => {
-                eprintln!("error: {code:?}");
+                crate::failure_line(format_args!("error: {code:?}"));
                 // Whatever is left of the guest finishes on its own.
                 drop(guest);
                 error_page()
@@ -226,8 +226,12 @@ impl Handler {
                     None => guest.await,
                 };
                 match result {
-                    Err(GuestFailure::Instantiation(e)) => eprintln!("error: {e:?}"),
-                    _ => eprintln!("error: guest never invoked `response-outparam::set` method"),
+                    Err(GuestFailure::Instantiation(e)) => {
+                        crate::failure_line(format_args!("error: {e:?}"));
+                    }
+                    _ => crate::failure_line(format_args!(
+                        "error: guest never invoked `response-outparam::set` method"
+                    )),
                 }
                 error_page()
             }

@@ -114,7 +114,7 @@ impl Handler {
                 if e.is::<ExpirationError>() {
                     state.metrics.timeouts.inc();
                 }
-                eprintln!("error: {e:?}");
+                crate::failure_line(format_args!("error: {e:?}"));
                 error_page()
             }
         }
@@ -297,7 +297,7 @@ impl WorkerState for Worker {
                 self.metrics.timeouts.inc();
             }
             self.metrics.traps.inc();
-            eprintln!("worker failed: {e:?}");
+            crate::failure_line(format_args!("worker failed: {e:?}"));
         }
         drop(store);
     }
