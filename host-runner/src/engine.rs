@@ -210,8 +210,12 @@ pub struct ResetPolicy {
 }
 
 /// Default bytes of dirtied linear memory restored in place when
-/// `PAGEMAP_SCAN` is available.
-pub const DEFAULT_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+/// `PAGEMAP_SCAN` is available. What a burst leaves resident is at most
+/// this per memory of each slot it used (so at most this times the pool's
+/// `total_memories`, 1,000 by default: 250 MiB): 256 KiB served small
+/// requests as fast as 2 MiB did, and 40 concurrent guests that dirtied
+/// 8 MiB each left 16 MiB resident instead of 86 MiB (BENCHMARKS.md).
+pub const DEFAULT_MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 /// Default bytes of dirtied table restored in place when `PAGEMAP_SCAN` is
 /// available.
 pub const DEFAULT_TABLE_KEEP_RESIDENT: usize = 64 << 10;
