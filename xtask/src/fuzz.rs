@@ -2,9 +2,11 @@
 //! targets in `fuzz/` (the JSON and binary body parsers, the router, the
 //! statistics), one after another, each for a bounded time, and prints the
 //! executions of each. Installs a nightly toolchain pinned by date and
-//! cargo-fuzz only when fuzzing is asked for; never part of `cargo xtask test`.
-//! A crash fails the task and names the input libFuzzer saved; each one
-//! becomes a regression test in vecproc-core's unit tests.
+//! cargo-fuzz only when fuzzing is asked for. Fuzzing is never part of
+//! `cargo xtask test`, but the targets' properties are (`fuzz/src/`, replayed
+//! on the committed seeds in `fuzz/seeds/` on stable). A crash fails the task
+//! and names the input libFuzzer saved; copy it into `fuzz/seeds/TARGET/`
+//! so every test run replays it.
 
 use std::fs;
 use std::path::Path;
@@ -86,7 +88,15 @@ pub fn fuzz(root: &Path, args: Args) -> Result<()> {
         step(&format!("fuzzing {target} for {} s", args.time));
         let log = logs.join(format!("{target}.log"));
         let mut cmd = cargo_fuzz(&fuzz_dir);
-        cmd.args(["run", target, "--", "-print_final_stats=1"])
+        // New inputs go to corpus/TARGET (not committed); the committed
+        // seeds are read as a second corpus.
+        let corpus = fuzz_dir.join("corpus").join(target);
+        fs::create_dir_all(&corpus)?;
+        cmd.arg("run")
+            .arg(target)
+            .arg(&corpus)
+            .arg(fuzz_dir.join("seeds").join(target))
+            .args(["--", "-print_final_stats=1"])
             .arg(format!("-max_total_time={}", args.time));
         if let Some(dict) = dict {
             cmd.arg(format!("-dict={}", fuzz_dir.join(dict).display()));

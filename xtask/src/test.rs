@@ -68,18 +68,30 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
-        step("linting guest crates (cargo component clippy -D warnings)");
-        // cargo-component does not pass `-D warnings` through to clippy, so
-        // any warning in its output fails the step instead.
-        let out = Command::new(&cargo_component)
-            .current_dir(root.join("components"))
-            .args(["component", "clippy", "--release", "--workspace"])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        eprint!("{text}");
-        if !out.status.success() || text.lines().any(|l| l.starts_with("warning")) {
-            bail!("cargo component clippy reported problems in the guest crates");
+        for dir in ["components", "tests/fixtures"] {
+            step(&format!(
+                "linting guest crates ({dir}, cargo component clippy -D warnings)"
+            ));
+            // cargo-component does not pass `-D warnings` through to clippy,
+            // so any warning in its output fails the step instead.
+            let out = Command::new(&cargo_component)
+                .current_dir(root.join(dir))
+                .args(["component", "clippy", "--release", "--workspace"])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stderr);
+            eprint!("{text}");
+            if !out.status.success() || text.lines().any(|l| l.starts_with("warning")) {
+                bail!("cargo component clippy reported problems in {dir}");
+            }
         }
+        step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
+        run(cargo().current_dir(root.join("fuzz")).args([
+            "clippy",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
         step("linting std-Rust fixture guests (cargo clippy --target wasm32-wasip2 -D warnings)");
         run(cargo().current_dir(root.join("tests/fixtures-std")).args([
             "clippy",
@@ -116,6 +128,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .env("VECPROC_WKG", &wkg)
         .env("VECPROC_XTASK", std::env::current_exe()?)
         .args(["test", "--workspace"]))?;
+    step("replaying the fuzz targets' committed seeds (fuzz/, cargo test, stable)");
+    run(cargo().current_dir(root.join("fuzz")).args(["test"]))?;
     crate::contract::check(root, &wasmtime, &crate::contract::Args::default())?;
 
     crate::js::test(

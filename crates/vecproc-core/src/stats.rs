@@ -11,7 +11,9 @@
 //!   `sample_variance`/`sample_stddev`, `None` below two values. Deviations
 //!   are halved and scaled by a power of two before squaring, so no
 //!   intermediate overflows; a variance whose exact value exceeds the f64
-//!   range is +inf, the standard deviation is always finite.
+//!   range is +inf; the population standard deviation is always finite (at
+//!   most half the range), the sample one is +inf only when its exact value
+//!   exceeds f64::MAX (`[MAX, MAX, −MAX]`: 1.15 × MAX).
 //! - **Quantiles** (median, p25, p75, p90, p99): linear interpolation between
 //!   closest ranks, Hyndman & Fan type 7 (NumPy `linear`, R's default,
 //!   `PERCENTILE.INC`): h = (n − 1)·q, result x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋+1] − x[⌊h⌋]).
