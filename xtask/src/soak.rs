@@ -13,8 +13,9 @@
 //! what the guest's wasi-libc computes (the host's glibc `sin`/`cos` differ
 //! in the last bits). A monitor samples each
 //! server's RSS and open file descriptors once a second. It stops by itself
-//! and writes `target/soak/report.json`; it fails if any answer was wrong
-//! or a server died.
+//! and writes `target/soak/report.json`; it fails if any answer was wrong,
+//! a server died, or a server's settled RSS or descriptor count ended past
+//! a bound above its start (`--max-rss-growth-mib`, `--max-fd-growth`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -39,6 +40,14 @@ pub struct Args {
     /// Concurrent client threads.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Fail if a server's settled RSS ends more than this many MiB above
+    /// its start (a leak, or memory a burst never gives back).
+    #[arg(long, default_value_t = 32)]
+    max_rss_growth_mib: u64,
+    /// Fail if a server ends with more than this many descriptors open
+    /// above its start.
+    #[arg(long, default_value_t = 4)]
+    max_fd_growth: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -456,10 +465,29 @@ pub fn soak(root: &Path, args: Args) -> Result<()> {
     )?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!("    report: {}", dir.join("report.json").display());
-    if t.wrong > 0 || crashes > 0 {
+    let grown: Vec<String> = pids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, _))| {
+            let rss_mib = end_usage[i].0.saturating_sub(start_usage[i].0) / 1024;
+            let fds = end_usage[i].1.saturating_sub(start_usage[i].1);
+            (rss_mib > args.max_rss_growth_mib || fds > args.max_fd_growth).then(|| {
+                format!(
+                    "{name} ended {rss_mib} MiB and {fds} descriptors above its start \
+                     (bounds: {} MiB, {})",
+                    args.max_rss_growth_mib, args.max_fd_growth
+                )
+            })
+        })
+        .collect();
+    if t.wrong > 0 || crashes > 0 || !grown.is_empty() {
         bail!(
-            "soak failed: {} wrong answers, {crashes} crashed servers",
-            t.wrong
+            "soak failed: {} wrong answers, {crashes} crashed servers{}",
+            t.wrong,
+            grown
+                .iter()
+                .map(|g| format!("; {g}"))
+                .collect::<String>()
         );
     }
     Ok(())
