@@ -484,10 +484,7 @@ pub fn soak(root: &Path, args: Args) -> Result<()> {
         bail!(
             "soak failed: {} wrong answers, {crashes} crashed servers{}",
             t.wrong,
-            grown
-                .iter()
-                .map(|g| format!("; {g}"))
-                .collect::<String>()
+            grown.iter().map(|g| format!("; {g}")).collect::<String>()
         );
     }
     Ok(())
