@@ -292,12 +292,19 @@ struct SignArgs {
 /// 283 MiB resident after 40 clients left mid-body, for good. The guest's
 /// own wasm backtrace is part of the error and is still logged; panics
 /// still get their backtrace (`RUST_BACKTRACE` alone governs those).
+///
+/// The variable is host-runner's own: `-S inherit-env` does not pass it on.
 fn no_host_backtraces_in_errors() {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // Runs first in `main`, before any other thread exists.
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
+        LIB_BACKTRACE_IS_OURS.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Whether `RUST_LIB_BACKTRACE` was set by [`no_host_backtraces_in_errors`].
+static LIB_BACKTRACE_IS_OURS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Runs the command line; the binary only calls this.
 pub fn main() -> std::process::ExitCode {
@@ -427,8 +434,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         Some(bytes) => Some(MemoryBudget::new(bytes)),
         None => Some(MemoryBudget::new(MemoryBudget::default_limit())),
     };
+    let ours = LIB_BACKTRACE_IS_OURS.load(std::sync::atomic::Ordering::Relaxed);
     let host_vars: Vec<_> = if wasi.inherit_env {
-        std::env::vars_os().collect()
+        std::env::vars_os()
+            .filter(|(name, _)| !(ours && name == "RUST_LIB_BACKTRACE"))
+            .collect()
     } else {
         Vec::new()
     };
