@@ -39,8 +39,8 @@ const NODE_MAJOR_MIN: u32 = 20;
 pub struct Tools<'a> {
     /// `wasmtime`, for `wasmtime serve` and `wasmtime run`.
     pub wasmtime: &'a Path,
-    /// The native `wasmer` CLI, for `wasmer run`.
-    pub wasmer: &'a Path,
+    /// The native `wasmer` CLI, for `wasmer run` (opt-in: `--wasmer-cli`).
+    pub wasmer: Option<&'a Path>,
 }
 
 /// Installs what the JavaScript suites need and runs them all, with every
@@ -65,8 +65,11 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
         let mut cmd = node(&js);
         cmd.env("VECPROC_REQUIRE_ALL", "1")
             .env("VECPROC_WASMTIME", tools.wasmtime)
-            .env("VECPROC_WASMER", tools.wasmer)
             .env("VECPROC_CLI", root.join("target/debug/vecproc"));
+        match tools.wasmer {
+            Some(wasmer) => cmd.env("VECPROC_WASMER", wasmer),
+            None => cmd.env_remove("VECPROC_WASMER"),
+        };
         cmd
     };
     step("JS: Node suites (bindings and typed API; kernels; HTTP API under jco serve)");
