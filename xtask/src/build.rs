@@ -1,4 +1,6 @@
-//! `cargo xtask build`: the guest components and their composition.
+//! `cargo xtask build`: the guest components and their composition, and
+//! everything the tests and benchmarks run; [`build_service`] is the part
+//! `cargo xtask serve` needs.
 //!
 //! Writes `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`,
 //! see [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
@@ -23,8 +25,10 @@ pub struct Artifacts {
     pub service: PathBuf,
 }
 
-/// Installs what is missing, builds both guests and composes them.
-pub fn build(root: &Path) -> Result<Artifacts> {
+/// What `cargo xtask serve` needs and nothing more: installs what is
+/// missing, builds both guests and composes them into
+/// `target/wasm/vector-service.wasm`.
+pub fn build_service(root: &Path) -> Result<Artifacts> {
     tools::ensure_targets()?;
     let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
     let wac = tools::ensure(root, &tools::WAC)?;
@@ -48,6 +52,26 @@ pub fn build(root: &Path) -> Result<Artifacts> {
             .with_context(|| format!("copying {}", built.join(crate_file).display()))?;
     }
     build_processor(root, &cargo_component, &SHIPPED_PROCESSOR)?;
+
+    step("composing target/wasm/vector-service.wasm (wac plug)");
+    let service = out.join("vector-service.wasm");
+    run(Command::new(&wac)
+        .arg("plug")
+        .arg(out.join("http-api.wasm"))
+        .arg("--plug")
+        .arg(out.join("vector-processor.wasm"))
+        .arg("-o")
+        .arg(&service))?;
+    Ok(Artifacts { service })
+}
+
+/// Everything `cargo xtask build` writes: the service ([`build_service`]),
+/// the test fixtures, the WASI 0.3 build and the WASI command.
+pub fn build(root: &Path) -> Result<Artifacts> {
+    let artifacts = build_service(root)?;
+    let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
+    let wac = tools::path_of(&tools::WAC);
+    let out = root.join("target/wasm");
 
     step("building fixture guests (tests/fixtures)");
     run(Command::new(&cargo_component)
@@ -97,15 +121,6 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     )
     .context("copying the misbehaving-p3 fixture")?;
 
-    step("composing target/wasm/vector-service.wasm (wac plug)");
-    let service = out.join("vector-service.wasm");
-    run(Command::new(&wac)
-        .arg("plug")
-        .arg(out.join("http-api.wasm"))
-        .arg("--plug")
-        .arg(out.join("vector-processor.wasm"))
-        .arg("-o")
-        .arg(&service))?;
 
     build_p3(root, &wac, &out)?;
 
@@ -132,7 +147,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         let len = fs::metadata(out.join(name))?.len();
         eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
     }
-    Ok(Artifacts { service })
+    Ok(artifacts)
 }
 
 /// One build of the vector-processor component outside the workspace's

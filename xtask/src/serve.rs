@@ -32,7 +32,8 @@ pub struct Args {
 
 /// Builds and then replaces this process with the server.
 pub fn serve(root: &Path, args: Args) -> Result<()> {
-    let artifacts = build::build(root)?;
+    // Only the service: no test fixtures on the way to the serving line.
+    let artifacts = build::build_service(root)?;
     let mut cmd = match args.runtime {
         Runtime::HostRunner => Command::new(build::host_runner(root)?),
         Runtime::Wasmtime => Command::new(tools::ensure(root, &tools::WASMTIME)?),
