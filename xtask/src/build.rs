@@ -121,7 +121,6 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     )
     .context("copying the misbehaving-p3 fixture")?;
 
-
     build_p3(root, &wac, &out)?;
 
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
