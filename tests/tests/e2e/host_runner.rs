@@ -251,13 +251,44 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     assert!(TcpStream::connect(server.authority()).is_err());
 }
 
-/// `--shutdown-addr` as `wasmtime serve` has it: its line comes before the
-/// serving line, and any connection to it starts the same drain as SIGTERM.
+/// A guest whose client left before the head runs on as a task of its own;
+/// a drain waits for it (its line is printed before the process exits 0).
+#[test]
+fn the_drain_waits_for_guests_whose_clients_left() {
+    let mut server = Server::host_runner(&artifact("fixtures/misbehaving.wasm"), &[]);
+    let client = send_only(&server, "/sleep-print?ms=1500");
+    thread::sleep(Duration::from_millis(300));
+    drop(client);
+    thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    // The reader threads may still hold the last lines for a moment.
+    assert!(
+        server.wait_for_output("woke after 1500 ms", Duration::from_secs(2)),
+        "the drain did not wait for the guest: {}",
+        server.stdout()
+    );
+}
+
+/// `--shutdown-addr` as `wasmtime serve` has it: its line is the first on
+/// stderr (before the serving line, and before host-runner's own `grants:`
+/// lines, which `--env` causes here: a wrapper that reads the first line,
+/// as Wasmtime's own test harness does, finds it), and any connection to it
+/// starts the same drain as SIGTERM.
 #[test]
 fn a_connection_to_the_shutdown_address_drains_and_exits_zero() {
     let mut server = Server::host_runner(
         &artifact("fixtures/misbehaving.wasm"),
-        &["--shutdown-addr=127.0.0.1:0"],
+        &["--shutdown-addr=127.0.0.1:0", "-Scli", "--env=GREETING=hi"],
+    );
+    assert!(
+        server.wait_for_output("grants:", Duration::from_secs(5)),
+        "no grants line to order: {}",
+        server.stderr()
     );
     let stderr = server.stderr();
     let first = stderr.lines().next().unwrap_or_default().to_string();
