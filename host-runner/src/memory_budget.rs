@@ -230,6 +230,8 @@ pub struct BudgetLimiter {
     credit: u64,
     /// The last growth's draw: (from the shared budget, from the credit).
     pending: (u64, u64),
+    /// Set when the shared budget refused a growth.
+    refused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Gives a store's share of the budget back when dropped.
@@ -237,6 +239,16 @@ pub struct BudgetLimiter {
 pub struct BudgetLease {
     budget: Option<Arc<MemoryBudget>>,
     held: Arc<AtomicU64>,
+    refused: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BudgetLease {
+    /// A flag that is set once the shared budget refuses one of the store's
+    /// growths (not its own per-memory cap): a failure that follows is the
+    /// host's lack of room, not the guest's fault.
+    pub fn refusals(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.refused)
+    }
 }
 
 impl BudgetLimiter {
@@ -254,9 +266,11 @@ impl BudgetLimiter {
             _ => 0,
         };
         let held = Arc::new(AtomicU64::new(credit));
+        let refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let lease = BudgetLease {
             budget: budget.clone(),
             held: Arc::clone(&held),
+            refused: Arc::clone(&refused),
         };
         let limiter = Self {
             inner,
@@ -264,6 +278,7 @@ impl BudgetLimiter {
             held,
             credit,
             pending: (0, 0),
+            refused,
         };
         (limiter, lease)
     }
@@ -300,6 +315,7 @@ impl ResourceLimiter for BudgetLimiter {
                 budget.used(),
                 budget.limit()
             );
+            self.refused.store(true, Ordering::Release);
             return Ok(false);
         }
         self.credit -= from_credit;
@@ -353,8 +369,11 @@ mod tests {
             BudgetLimiter::new(StoreLimits::default(), Some(Arc::clone(&budget)), None);
         assert!(a.memory_growing(0, 6 << 20, None).unwrap());
         assert_eq!(budget.used(), 6 << 20);
-        // b cannot take what a holds.
+        // b cannot take what a holds, and its lease says the budget refused.
+        assert!(!lease_b.refusals().load(Ordering::Acquire));
         assert!(!b.memory_growing(0, 6 << 20, None).unwrap());
+        assert!(lease_b.refusals().load(Ordering::Acquire));
+        assert!(!lease_a.refusals().load(Ordering::Acquire));
         assert!(b.memory_growing(0, 4 << 20, None).unwrap());
         assert!(!budget.has_room(1));
         drop(a);

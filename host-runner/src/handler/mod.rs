@@ -370,6 +370,21 @@ pub fn error_page() -> Response<HyperOutgoingBody> {
     simple(500, "text/html; charset=UTF-8", ERROR_PAGE)
 }
 
+/// The answer for a guest that failed before answering because the memory
+/// budget refused its growth: 503 with `Retry-After`, as admission answers
+/// when the budget is spent, since the fault is the host's lack of room.
+pub fn out_of_budget_page() -> Response<HyperOutgoingBody> {
+    let mut response = simple(
+        503,
+        "text/plain; charset=utf-8",
+        "503 Service Unavailable: the host's memory budget is spent (--memory-budget)\n",
+    );
+    response
+        .headers_mut()
+        .insert("retry-after", hyper::header::HeaderValue::from_static("2"));
+    response
+}
+
 /// A request body that fails once more than `limit` bytes arrive.
 ///
 /// The guest is first handed the byte that crosses the limit (the frame

@@ -127,6 +127,7 @@ impl Handler {
             id,
             ticket.take_reservation(),
         );
+        let out_of_budget = store.lease.refusals();
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let resources = store
             .data_mut()
@@ -232,6 +233,11 @@ impl Handler {
                     _ => crate::failure_line(format_args!(
                         "error: guest never invoked `response-outparam::set` method"
                     )),
+                }
+                if out_of_budget.load(std::sync::atomic::Ordering::Acquire) {
+                    // The guest failed because the host had no room for its
+                    // memory: a retry can succeed, so say so.
+                    return super::out_of_budget_page();
                 }
                 error_page()
             }

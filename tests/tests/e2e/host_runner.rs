@@ -390,8 +390,8 @@ fn upload(authority: &str, mib: usize) -> u16 {
 /// Eight concurrent 72 MiB chunked uploads (each guest buffers up to its
 /// 64 MiB limit): without a budget the process peaked near 1 GiB; with
 /// `--memory-budget 256 MiB` the peak stays near the budget, the uploads
-/// that do not fit fail their growth (500, logged), memory comes back, and
-/// the next request is served.
+/// that do not fit fail their growth (logged) and get 503 with
+/// `Retry-After`, memory comes back, and the next request is served.
 ///
 /// Memory here is anonymous memory (`RssAnon`), sampled every 2 ms: guest
 /// memory and host buffers, what the budget bounds. The server runs
@@ -446,12 +446,14 @@ fn the_memory_budget_bounds_concurrent_uploads() {
     let statuses: Vec<u16> = uploads.into_iter().map(|u| u.join().unwrap()).collect();
     done.store(true, Ordering::Release);
     sampler.join().unwrap();
+    // A guest whose growth the budget refused is the host's lack of room,
+    // not the guest's fault: 503 (retry later), never the 500 page.
     assert!(
-        statuses.iter().all(|s| [413, 500, 503].contains(s)),
+        statuses.iter().all(|s| [413, 503].contains(s)),
         "{statuses:?}"
     );
     assert!(
-        statuses.contains(&500),
+        statuses.contains(&503),
         "the budget was never reached: {statuses:?}"
     );
     assert!(server.wait_for_output("memory budget: refused", Duration::from_secs(5)));
