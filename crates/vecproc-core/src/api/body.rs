@@ -1,9 +1,10 @@
 //! Request bodies: which format a `content-type` names, the size limit, and
 //! parsing JSON or little-endian f64 bytes into finite values.
 
+use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::{ApiError, ErrorCode};
 
@@ -116,32 +117,59 @@ fn parse_binary(body: &[u8]) -> Result<Vec<f64>, ApiError> {
 }
 
 fn parse_json(body: &[u8]) -> Result<Vec<f64>, ApiError> {
+    // Set by the element visitor when an array element is not a number, so
+    // the code never depends on an error's text (an object key such as
+    // "expected a number" must not turn a shape error into `not_a_number`).
+    let not_a_number = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = de
-        .deserialize_any(DocumentVisitor)
-        .and_then(|values| de.end().map(|()| values));
+    let parsed = Document {
+        not_a_number: &not_a_number,
+    }
+    .deserialize(&mut de)
+    .and_then(|values| de.end().map(|()| values));
     parsed.map_err(|e| {
-        let message = e.to_string();
-        let code = if message.starts_with("number out of range") {
-            ErrorCode::NonFinite
-        } else if message.contains("expected a number") {
+        let code = if not_a_number.get() {
             ErrorCode::NotANumber
+        } else if out_of_range(&e) {
+            ErrorCode::NonFinite
         } else {
             ErrorCode::BadJson
         };
         let message = match code {
-            ErrorCode::NonFinite => format!("{message} (values must be finite f64)"),
-            _ => message,
+            ErrorCode::NonFinite => format!("{e} (values must be finite f64)"),
+            _ => e.to_string(),
         };
         ApiError::new(code, message)
     })
 }
 
+/// Whether serde_json refused a number beyond the f64 range. serde_json
+/// exposes no typed code for it: it is a syntax error whose text begins
+/// with its own fixed words, which no part of the input can produce (the
+/// errors our visitors build begin with "invalid type", "unknown field",
+/// "duplicate field" or "missing field").
+fn out_of_range(e: &serde_json::Error) -> bool {
+    e.classify() == serde_json::error::Category::Syntax
+        && e.to_string().starts_with("number out of range")
+}
+
 const SHAPE: &str = "a JSON array of numbers or an object {\"values\": [numbers]}";
 
-struct DocumentVisitor;
+/// The whole document: an array of numbers, or `{"values": [...]}`.
+#[derive(Clone, Copy)]
+struct Document<'a> {
+    not_a_number: &'a Cell<bool>,
+}
 
-impl<'de> Visitor<'de> for DocumentVisitor {
+impl<'de> DeserializeSeed<'de> for Document<'_> {
+    type Value = Vec<f64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<f64>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
     type Value = Vec<f64>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -149,7 +177,10 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<f64>, A::Error> {
-        NumbersVisitor.visit_seq(seq)
+        Numbers {
+            not_a_number: self.not_a_number,
+        }
+        .visit_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<f64>, A::Error> {
@@ -161,24 +192,29 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             if values.is_some() {
                 return Err(de::Error::duplicate_field("values"));
             }
-            values = Some(map.next_value::<Numbers>()?.0);
+            values = Some(map.next_value_seed(Numbers {
+                not_a_number: self.not_a_number,
+            })?);
         }
         values.ok_or_else(|| de::Error::missing_field("values"))
     }
 }
 
 /// A JSON array whose elements must all be numbers.
-struct Numbers(Vec<f64>);
+#[derive(Clone, Copy)]
+struct Numbers<'a> {
+    not_a_number: &'a Cell<bool>,
+}
 
-impl<'de> serde::Deserialize<'de> for Numbers {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(NumbersVisitor).map(Numbers)
+impl<'de> DeserializeSeed<'de> for Numbers<'_> {
+    type Value = Vec<f64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<f64>, D::Error> {
+        d.deserialize_seq(self)
     }
 }
 
-struct NumbersVisitor;
-
-impl<'de> Visitor<'de> for NumbersVisitor {
+impl<'de> Visitor<'de> for Numbers<'_> {
     type Value = Vec<f64>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -187,25 +223,38 @@ impl<'de> Visitor<'de> for NumbersVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-        while let Some(Number(x)) = seq.next_element()? {
+        let element = Number {
+            not_a_number: self.not_a_number,
+        };
+        while let Some(x) = seq.next_element_seed(element)? {
             out.push(x);
         }
         Ok(out)
     }
 }
 
-/// One element: any JSON number, as f64.
-struct Number(f64);
+/// One element: any JSON number, as f64; anything else is `not_a_number`.
+#[derive(Clone, Copy)]
+struct Number<'a> {
+    not_a_number: &'a Cell<bool>,
+}
 
-impl<'de> serde::Deserialize<'de> for Number {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_f64(NumberVisitor).map(Number)
+impl Number<'_> {
+    fn refuse<E: de::Error>(self, unexpected: de::Unexpected<'_>) -> E {
+        self.not_a_number.set(true);
+        de::Error::invalid_type(unexpected, &self)
     }
 }
 
-struct NumberVisitor;
+impl<'de> DeserializeSeed<'de> for Number<'_> {
+    type Value = f64;
 
-impl Visitor<'_> for NumberVisitor {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<f64, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Number<'_> {
     type Value = f64;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -219,6 +268,21 @@ impl Visitor<'_> for NumberVisitor {
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
         Ok(v as f64)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<f64, E> {
+        Err(self.refuse(de::Unexpected::Bool(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        Err(self.refuse(de::Unexpected::Str(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+        Err(self.refuse(de::Unexpected::Unit))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<f64, A::Error> {
+        Err(self.refuse(de::Unexpected::Seq))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<f64, A::Error> {
+        Err(self.refuse(de::Unexpected::Map))
     }
 }
 
@@ -274,6 +338,22 @@ mod tests {
         assert_eq!(json_code("{\"values\": [true]}"), ErrorCode::NotANumber);
         assert_eq!(json_code("[1e400]"), ErrorCode::NonFinite);
         assert_eq!(json_code("[NaN]"), ErrorCode::BadJson);
+        // The code comes from what failed, not from the error's text: keys
+        // that spell serde_json's words stay shape errors.
+        assert_eq!(
+            json_code("{\"expected a number\": [1]}"),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            json_code("{\"number out of range\": [1]}"),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            json_code("[\"number out of range\"]"),
+            ErrorCode::NotANumber
+        );
+        assert_eq!(json_code("{\"values\": {\"a\": 1}}"), ErrorCode::BadJson);
+        assert_eq!(json_code("[1, {}]"), ErrorCode::NotANumber);
         let e = json("[1, \"2\"]").unwrap_err();
         assert!(e.message.contains("expected a number"), "{}", e.message);
         assert!(e.message.contains("column"), "{}", e.message);
