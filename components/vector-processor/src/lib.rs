@@ -55,7 +55,7 @@ impl GuestVector for Vector {
     }
 
     fn add_values(&self, values: Vec<f64>) -> Result<(), VectorError> {
-        self.0.borrow_mut().add_values(&values).map_err(error)
+        self.0.borrow_mut().add_values_owned(values).map_err(error)
     }
 
     fn len(&self) -> u64 {

@@ -70,6 +70,28 @@ impl Vector {
         Ok(())
     }
 
+    /// [`Vector::add_values`] taking the values by value: an empty vector
+    /// keeps them where they are instead of copying, so a vector filled
+    /// once (a component call hands over a list it owns) needs its values'
+    /// memory once, not twice.
+    pub fn add_values_owned(&mut self, values: Vec<f64>) -> Result<(), VectorError> {
+        if !self.values.is_empty() {
+            return self.add_values(&values);
+        }
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(VectorError::NonFinite(i as u64));
+        }
+        if values.is_empty() {
+            return Ok(());
+        }
+        for &x in &values {
+            self.sum.add(x);
+        }
+        self.values = values;
+        self.held = Held::Unsorted;
+        Ok(())
+    }
+
     /// Number of values held.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -252,7 +274,38 @@ mod tests {
         assert_eq!(v.sum(), 0.0);
     }
 
+    #[test]
+    fn owned_values_are_kept_without_a_copy() {
+        let values = vec![3.0, 1.0, 2.0];
+        let at = values.as_ptr();
+        let mut v = Vector::new();
+        v.add_values_owned(values).unwrap();
+        assert_eq!(v.as_slice().as_ptr(), at, "the values were copied");
+        // A second batch appends, a refused one changes nothing.
+        v.add_values_owned(vec![4.0]).unwrap();
+        assert_eq!(
+            v.add_values_owned(vec![5.0, f64::NAN]),
+            Err(VectorError::NonFinite(1))
+        );
+        assert_eq!(v.as_slice(), &[3.0, 1.0, 2.0, 4.0]);
+        assert_eq!(v.sum(), 10.0);
+    }
+
     proptest! {
+        #[test]
+        fn owned_and_borrowed_fills_agree(
+            first in prop::collection::vec(-1e300f64..1e300, 0..100),
+            second in prop::collection::vec(-1e6f64..1e6, 0..100),
+        ) {
+            let (mut a, mut b) = (Vector::new(), Vector::new());
+            a.add_values(&first).unwrap();
+            a.add_values(&second).unwrap();
+            b.add_values_owned(first).unwrap();
+            b.add_values_owned(second).unwrap();
+            prop_assert_eq!(a.statistics(), b.statistics());
+            prop_assert_eq!(a.sorted(SortOrder::Ascending), b.sorted(SortOrder::Ascending));
+        }
+
         #[test]
         fn sorted_is_an_ordered_permutation(values in prop::collection::vec(-1e300f64..1e300, 0..200)) {
             let mut v = Vector::new();

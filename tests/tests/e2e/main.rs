@@ -27,6 +27,7 @@
 //!   WASI 0.2 build does, also under concurrent requests;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
+//! - `large_bodies`: 60 MiB of small numbers answered under the defaults;
 //! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
 //!   real OCI registry, the artifact layout, and host-runner serving and
 //!   composing by reference: digests, cache, credentials, signatures.
@@ -38,6 +39,7 @@ mod composition;
 mod faults;
 mod guest;
 mod host_runner;
+mod large_bodies;
 mod p3;
 mod p3_compat;
 mod registry;

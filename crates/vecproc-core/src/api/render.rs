@@ -22,7 +22,16 @@ pub fn stats_json(stats: &Statistics) -> Vec<u8> {
 
 /// A JSON array of the values.
 pub fn values_json(values: &[f64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * 20 + 2);
+    // Room for short numbers up front, capped: 20 bytes a value for 31
+    // million values would be 600 MiB, past a guest's memory, where the
+    // text of small numbers is a fifth of that.
+    let mut out = Vec::with_capacity(
+        values
+            .len()
+            .saturating_mul(4)
+            .saturating_add(2)
+            .min(16 << 20),
+    );
     serde_json::to_writer(&mut out, values).expect("writing to a Vec cannot fail");
     out
 }
