@@ -438,6 +438,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     let host_vars: Vec<_> = if wasi.inherit_env {
         std::env::vars_os()
             .filter(|(name, _)| !(ours && name == "RUST_LIB_BACKTRACE"))
+            // host-runner's registry credentials are the host's secrets.
+            .filter(|(name, _)| {
+                !name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(crate::registry::credentials::SECRET_VAR_PREFIX))
+            })
             .collect()
     } else {
         Vec::new()

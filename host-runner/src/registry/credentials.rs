@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+/// Prefix of host-runner's registry variables, which `-S inherit-env`
+/// never passes to a guest.
+pub const SECRET_VAR_PREFIX: &str = "HOST_RUNNER_REGISTRY_";
 /// Environment variable with the registry user name.
 pub const USERNAME_VAR: &str = "HOST_RUNNER_REGISTRY_USERNAME";
 /// Environment variable with the registry password.

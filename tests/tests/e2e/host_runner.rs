@@ -765,3 +765,25 @@ fn resident_memory_comes_back_after_bursts() {
     drop(readers);
     settle_rss(&fixture, baseline, "40 guests that dirtied 8 MiB each");
 }
+
+/// `-S inherit-env` passes the host's environment to guests, but never
+/// host-runner's registry credentials (`HOST_RUNNER_REGISTRY_*`), nor the
+/// `RUST_LIB_BACKTRACE` it sets for itself.
+#[test]
+fn inherit_env_keeps_registry_secrets_from_guests() {
+    let mut cmd = Command::new(host_runner_bin());
+    cmd.args(["serve", "--addr=127.0.0.1:0", "-Scli", "-Sinherit-env"])
+        .arg(artifact("fixtures/cli-guest.wasm"))
+        .env("HOST_RUNNER_REGISTRY_USERNAME", "robot")
+        .env("HOST_RUNNER_REGISTRY_PASSWORD", "s3cret-never-shown")
+        .env("VECPROC_VISIBLE", "yes")
+        .env_remove("RUST_LIB_BACKTRACE");
+    let server = Server::start(cmd);
+    let reply = get(&server.url("/env"));
+    assert_eq!(reply.status, 200);
+    let env = String::from_utf8_lossy(&reply.body);
+    assert!(env.contains("VECPROC_VISIBLE=yes"), "{env}");
+    assert!(!env.contains("HOST_RUNNER_REGISTRY_"), "{env}");
+    assert!(!env.contains("s3cret-never-shown"), "{env}");
+    assert!(!env.contains("RUST_LIB_BACKTRACE"), "{env}");
+}
