@@ -14,6 +14,13 @@
 //! blob is re-hashed on every read, so a corrupted or truncated entry is
 //! found, removed and reported as missing rather than used. Records are
 //! only hints: whatever they point to is verified like any other blob.
+//!
+//! The directory is private: created 0700 (components pulled with
+//! credentials are not world-readable), and an existing one that others
+//! can write to is refused, one that others can read is narrowed to 0700
+//! (which fails, and is refused, if another user owns it). Temporary files
+//! are created with `O_CREAT | O_EXCL` (`create_new`), mode 0600, so a name
+//! planted in advance, a symlink included, is never written through.
 
 use std::fs;
 use std::io::{self, Write};
@@ -65,10 +72,46 @@ impl Cache {
         Some(base.join("host-runner").join("oci"))
     }
 
-    /// Opens (creating if needed) a cache rooted at `root`.
+    /// Opens (creating if needed, mode 0700) a cache rooted at `root`;
+    /// refuses a directory other users can write to or that is not ours.
     pub fn open(root: &Path) -> Result<Self, CacheError> {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CacheError { path, source }
+        };
         for dir in [root.join("blobs").join("sha256"), root.join("refs")] {
-            fs::create_dir_all(&dir).map_err(|source| CacheError { path: dir, source })?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(err(&dir))?;
+        }
+        for dir in [
+            root.to_path_buf(),
+            root.join("blobs"),
+            root.join("blobs").join("sha256"),
+            root.join("refs"),
+        ] {
+            let meta = fs::symlink_metadata(&dir).map_err(err(&dir))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if !meta.is_dir() || mode & 0o022 != 0 {
+                return Err(CacheError {
+                    path: dir,
+                    source: io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "not a private directory (mode {mode:o}): other users could \
+                             plant components in it; use a directory only you can write \
+                             (--cache-dir)"
+                        ),
+                    ),
+                });
+            }
+            if mode & 0o077 != 0 {
+                // Narrowing fails unless the directory is ours.
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err(&dir))?;
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -152,16 +195,30 @@ impl Cache {
     }
 }
 
+/// Creates `path` for writing, mode 0600: never an existing file, and
+/// never through a symlink planted at that name (`O_CREAT | O_EXCL`).
+fn create_new_private(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
+        ".{name}.{}.{}.{nanos:x}.tmp",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = fs::File::create(&temp)?;
+        let mut file = create_new_private(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp, path)
@@ -234,6 +291,44 @@ mod tests {
         // A record whose stored key differs is ignored.
         fs::write(cache.record_path(key), format!("{d2}\nsomething else\n")).unwrap();
         assert_eq!(cache.record(key).unwrap(), None);
+        fs::remove_dir_all(cache.root()).unwrap();
+    }
+
+    #[test]
+    fn the_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let cache = temp_cache("private");
+        for dir in ["", "blobs", "blobs/sha256", "refs"] {
+            assert_eq!(mode(&cache.root().join(dir)), 0o700, "{dir}");
+        }
+        // Readable by others: narrowed on open.
+        fs::set_permissions(cache.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        Cache::open(cache.root()).unwrap();
+        assert_eq!(mode(cache.root()), 0o700);
+        // Writable by others: refused, and the message says why.
+        fs::set_permissions(cache.root().join("refs"), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = Cache::open(cache.root()).unwrap_err();
+        assert!(e.to_string().contains("not a private directory"), "{e}");
+        fs::remove_dir_all(cache.root()).unwrap();
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_written_through() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let cache = temp_cache("symlink");
+        let victim = cache.root().join("victim");
+        fs::write(&victim, b"untouched").unwrap();
+        let planted = cache.root().join("refs").join(".planted.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let e = create_new_private(&planted).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&victim).unwrap(), b"untouched");
+        // A fresh name is created private.
+        let fresh = cache.root().join("refs").join(".fresh.tmp");
+        drop(create_new_private(&fresh).unwrap());
+        let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
         fs::remove_dir_all(cache.root()).unwrap();
     }
 }
