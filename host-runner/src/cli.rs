@@ -107,6 +107,14 @@ impl RegistryArgs {
                 })
                 .collect();
         }
+        let registries: Vec<&str> = sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Oci(r) => Some(r.registry.as_str()),
+                Source::File(_) => None,
+            })
+            .collect();
+        registry::credentials::check_binding(&registries)?;
         let fetcher = Fetcher::new(self.options())?;
         sources.iter().map(|s| Ok(fetcher.fetch(s)?)).collect()
     }

@@ -2,7 +2,8 @@
 //! never from the command line.
 //!
 //! Order: `HOST_RUNNER_REGISTRY_USERNAME` and `HOST_RUNNER_REGISTRY_PASSWORD`
-//! (both or neither), then the `auths` entry for the registry in
+//! (both or neither) for the one registry they are for, then the `auths`
+//! entry for the registry in
 //! `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, else
 //! anonymous. A password is held in [`Secret`], whose `Debug` and `Display`
 //! print `***`, so it cannot reach a log line or an error message by accident.
@@ -19,6 +20,11 @@ pub const SECRET_VAR_PREFIX: &str = "HOST_RUNNER_REGISTRY_";
 pub const USERNAME_VAR: &str = "HOST_RUNNER_REGISTRY_USERNAME";
 /// Environment variable with the registry password.
 pub const PASSWORD_VAR: &str = "HOST_RUNNER_REGISTRY_PASSWORD";
+/// Environment variable naming the registry (`host[:port]`) the two above
+/// are for. Without it they go to the one registry a command names, and a
+/// command naming several is refused: a password for a private registry
+/// must not reach the registry of a third-party plug.
+pub const REGISTRY_VAR: &str = "HOST_RUNNER_REGISTRY";
 
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,6 +76,12 @@ pub enum CredentialsError {
     /// Only one of the two variables is set.
     #[error("set both {USERNAME_VAR} and {PASSWORD_VAR}, or neither")]
     HalfSet,
+    /// The environment's credentials could go to more than one registry.
+    #[error(
+        "{USERNAME_VAR}/{PASSWORD_VAR} are set and the command names several registries \
+         ({0}): set {REGISTRY_VAR}=HOST:PORT to name the one they are for"
+    )]
+    Unbound(String),
     /// The config file cannot be read or parsed.
     #[error("cannot use the docker config {path}: {problem}")]
     Config {
@@ -80,11 +92,36 @@ pub enum CredentialsError {
     },
 }
 
+/// Checks, before any request, that the environment's credentials can go
+/// to only one of `registries` (every registry a command names): the one
+/// `HOST_RUNNER_REGISTRY` names, or else the only one there is.
+pub fn check_binding(registries: &[&str]) -> Result<(), CredentialsError> {
+    let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    binding(
+        var(USERNAME_VAR).is_some() || var(PASSWORD_VAR).is_some(),
+        var(REGISTRY_VAR).as_deref(),
+        registries,
+    )
+}
+
+fn binding(set: bool, named: Option<&str>, registries: &[&str]) -> Result<(), CredentialsError> {
+    let mut distinct: Vec<&str> = registries.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if !set || named.is_some() || distinct.len() <= 1 {
+        return Ok(());
+    }
+    Err(CredentialsError::Unbound(distinct.join(", ")))
+}
+
 /// Looks up credentials for `registry` (`host[:port]`), reading the
-/// environment and the docker config.
+/// environment (only if `HOST_RUNNER_REGISTRY` is unset or names this
+/// registry) and the docker config.
 pub fn lookup(registry: &str) -> Result<Credentials, CredentialsError> {
     let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let ours = var(REGISTRY_VAR).is_none_or(|named| named.eq_ignore_ascii_case(registry));
     match (var(USERNAME_VAR), var(PASSWORD_VAR)) {
+        _ if !ours => {}
         (Some(username), Some(password)) => {
             return Ok(Credentials::Basic {
                 username,
@@ -171,6 +208,19 @@ pub fn from_docker_config(path: &Path, registry: &str) -> Result<Credentials, Cr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_credentials_go_to_one_registry() {
+        let two = ["private:5000", "third-party.example", "private:5000"];
+        // Nothing set, one registry, or a named one: fine.
+        assert!(binding(false, None, &two).is_ok());
+        assert!(binding(true, None, &["private:5000", "private:5000"]).is_ok());
+        assert!(binding(true, Some("private:5000"), &two).is_ok());
+        // Several without a name: refused, naming them and the fix.
+        let e = binding(true, None, &two).unwrap_err().to_string();
+        assert!(e.contains("private:5000, third-party.example"), "{e}");
+        assert!(e.contains("HOST_RUNNER_REGISTRY=HOST:PORT"), "{e}");
+    }
 
     #[test]
     fn secrets_do_not_print() {

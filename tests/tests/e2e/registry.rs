@@ -29,6 +29,7 @@ fn publish(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Output 
         .env("VECPROC_WKG", wkg_bin())
         .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
         .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env_remove("HOST_RUNNER_REGISTRY")
         .env("DOCKER_CONFIG", temp_dir("no-docker-config"));
     for (k, v) in env {
         cmd.env(k, v);
@@ -68,6 +69,7 @@ fn host_runner(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .env_remove("HOST_RUNNER_REGISTRY_USERNAME")
         .env_remove("HOST_RUNNER_REGISTRY_PASSWORD")
+        .env_remove("HOST_RUNNER_REGISTRY")
         .env("DOCKER_CONFIG", temp_dir("no-docker-config"));
     for (k, v) in env {
         cmd.env(k, v);
@@ -613,6 +615,31 @@ fn credentials_come_from_the_environment_or_the_docker_config_and_never_leak() {
     // The environment pair works.
     let out = host_runner(&args, &creds);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("correct-horse-battery"));
+
+    // The pair goes to one registry: a command that also names another (a
+    // third party's plug) is refused before any request, unless
+    // HOST_RUNNER_REGISTRY names the registry the pair is for.
+    let plug = "oci://127.0.0.1:9/third-party/plug:1";
+    let mut two = vec!["serve", "--addr=127.0.0.1:0", &by_tag, "--plug", plug];
+    two.extend(strs(&f));
+    assert_refused(
+        &host_runner(&two, &creds),
+        1,
+        &["names several registries", "HOST_RUNNER_REGISTRY=HOST:PORT"],
+    );
+    let named = [
+        creds[0],
+        creds[1],
+        ("HOST_RUNNER_REGISTRY", registry.addr.as_str()),
+    ];
+    let out = host_runner(&two, &named);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("names several registries") && out.stderr.contains("127.0.0.1:9"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("correct-horse-battery"));
 
     // A docker-style config file works too (what `docker login` writes).
