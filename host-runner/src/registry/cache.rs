@@ -12,8 +12,11 @@
 //! Invariants: a blob file only ever appears complete and verified (written
 //! to a temporary file in the same directory, checked, then renamed), and a
 //! blob is re-hashed on every read, so a corrupted or truncated entry is
-//! found, removed and reported as missing rather than used. Records are
-//! only hints: whatever they point to is verified like any other blob.
+//! found, removed and reported as missing rather than used. A tag's record
+//! is what the tag means offline (`--pull never`, or a registry that is
+//! down): the trust root for tags there, so it is written only after the
+//! pull it comes from verified everything (layout, signature, layer), and
+//! whatever it points to is still re-hashed like any other blob.
 //!
 //! The directory is private: created 0700 (components pulled with
 //! credentials are not world-readable), and an existing one that others

@@ -166,6 +166,13 @@ pub struct Fetcher {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The cache record naming the last verified digest of `r`'s tag.
+fn tag_key(r: &OciReference) -> Option<String> {
+    r.tag
+        .as_ref()
+        .map(|t| format!("tag {}/{}:{t}", r.registry, r.repository))
+}
+
 fn fail(reference: &impl std::fmt::Display, problem: impl Into<String>) -> FetchError {
     FetchError {
         reference: reference.to_string(),
@@ -284,10 +291,7 @@ impl Fetcher {
     /// registry as the policy says.
     async fn manifest(&self, r: &OciReference) -> Result<(Vec<u8>, Digest), FetchError> {
         let policy = self.options.pull;
-        let tag_key = r
-            .tag
-            .as_ref()
-            .map(|t| format!("tag {}/{}:{t}", r.registry, r.repository));
+        let tag_key = tag_key(r);
         let cached_manifest = |digest: &Digest| self.cached(digest).map(|b| (b, digest.clone()));
 
         if policy != PullPolicy::Always {
@@ -308,10 +312,10 @@ impl Fetcher {
         }
         match self.client.manifest(r).await {
             Ok((bytes, digest)) => {
+                // The tag's record waits for the whole pull to verify
+                // ([`Self::pull`]): a refused manifest must not replace the
+                // last good digest, which offline runs trust.
                 self.remember(&digest, &bytes);
-                if let Some(k) = &tag_key {
-                    self.put_record(k, &digest);
-                }
                 Ok((bytes, digest))
             }
             Err(e) if e.is_unreachable() && policy == PullPolicy::Missing && r.digest.is_none() => {
@@ -394,6 +398,11 @@ impl Fetcher {
         let (bytes, origin) = self
             .blob(r, WASM_LAYER, &artifact.layer_digest, artifact.layer_size)
             .await?;
+        // Layout, signature and layer all verified: now the tag may point
+        // at this digest.
+        if let Some(key) = tag_key(r) {
+            self.put_record(&key, &digest);
+        }
         Ok(Fetched {
             name: r.to_string(),
             bytes,

@@ -531,6 +531,46 @@ fn cache_serves_while_the_registry_is_down_and_corrupt_entries_are_pulled_again(
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// The cache's tag record is what a tag means offline (`--pull never`,
+/// or a registry down): it is written only after a pull verified
+/// everything, so a manifest host-runner refuses cannot replace the last
+/// good digest.
+#[test]
+fn a_refused_manifest_does_not_replace_the_tags_last_good_digest() {
+    let registry = Registry::anonymous();
+    let refs = publish_ok(&registry, &[], &[]);
+    let cache = temp_dir("cache-refused-tag");
+    let f = flags(&registry, &cache);
+    let by_tag = without_digest(&refs[2]).to_string();
+    let tag = by_tag.rsplit(':').next().unwrap().to_string();
+    let mut always = vec!["pull", "--pull", "always", &by_tag];
+    always.extend(strs(&f));
+    let out = host_runner(&always, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // The tag moves to a manifest that is not a Wasm component's layout.
+    let (mut moved, _) = manifest(&registry, "vecproc/vector-service", &tag);
+    moved["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+    assert_eq!(
+        registry.put_manifest(
+            "vecproc/vector-service",
+            &tag,
+            &serde_json::to_vec(&moved).unwrap()
+        ),
+        201
+    );
+    let out = host_runner(&always, &[]);
+    assert_eq!(out.code, 1, "the moved tag was accepted: {}", out.stdout);
+
+    // Offline, the tag still means the last digest that verified.
+    let mut never = vec!["pull", "--pull", "never", &by_tag];
+    never.extend(strs(&f));
+    let out = host_runner(&never, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(digest_of(&refs[2])), "{}", out.stdout);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 #[test]
 fn a_tampered_blob_in_the_registry_is_refused() {
     let registry = Registry::anonymous();
