@@ -43,6 +43,9 @@ use signature::{PrivateKey, PublicKey, StoredSignature};
 
 /// Largest signature payload or config blob read (they are a few hundred bytes).
 const MAX_SMALL_BLOB: u64 = 1024 * 1024;
+/// Signature layers considered at most, as cosign since GHSA-vfp6-jrw2-99g9:
+/// a signature manifest with more is refused before any layer is fetched.
+const MAX_SIGNATURE_LAYERS: usize = 1000;
 
 /// When the registry is consulted; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -451,27 +454,56 @@ impl Fetcher {
                 format!("refused: the signature manifest {tag} is malformed: {e}"),
             )
         })?;
-        let mut stored = Vec::new();
+        if parsed.layers.len() > MAX_SIGNATURE_LAYERS {
+            return Err(fail(
+                r,
+                format!(
+                    "refused: the signature manifest {tag} has {} layers, more than the \
+                     {MAX_SIGNATURE_LAYERS} considered",
+                    parsed.layers.len()
+                ),
+            ));
+        }
+        // One layer at a time: fetched, checked, dropped. A layer that cannot
+        // be fetched or does not match its digest is skipped (logged), so it
+        // cannot hide a valid signature after it.
+        let mut verifier = signature::Verifier::new(&self.keys, digest);
+        let mut verified = None;
         for layer in &parsed.layers {
             if layer.media_type != signature::PAYLOAD_MEDIA_TYPE || layer.size > MAX_SMALL_BLOB {
                 continue;
             }
             let Ok(layer_digest) = Digest::parse(&layer.digest) else {
+                verifier.unreadable();
                 continue;
             };
-            let (payload, _) = self
+            let payload = match self
                 .blob(&sig_ref, &layer.media_type, &layer_digest, layer.size)
-                .await?;
-            stored.push(StoredSignature {
+                .await
+            {
+                Ok((payload, _)) => payload,
+                Err(e) => {
+                    tracing::warn!(
+                        "{r}: skipping signature layer {layer_digest}: {}",
+                        e.problem
+                    );
+                    verifier.unreadable();
+                    continue;
+                }
+            };
+            let stored = StoredSignature {
                 payload,
                 signature: layer
                     .annotations
                     .as_ref()
                     .and_then(|a| a.get(signature::SIGNATURE_ANNOTATION).cloned()),
-            });
+            };
+            if let Some(key) = verifier.check(&stored) {
+                verified = Some(key);
+                break;
+            }
         }
-        let key = signature::verify(&self.keys, digest, &stored)
-            .map_err(|e| fail(r, format!("refused: {e}")))?;
+        let key = verified.ok_or_else(|| fail(r, format!("refused: {}", verifier.refusal())))?;
         self.remember(&manifest_digest, &manifest);
         self.put_record(&sig_key, &manifest_digest);
         Ok(key)

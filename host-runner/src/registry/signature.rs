@@ -197,46 +197,88 @@ struct Image {
     digest: String,
 }
 
-/// Accepts `digest` if one of `signatures` verifies under one of `keys` and
-/// names `digest`; returns the name of the key that verified it.
-pub fn verify(
-    keys: &[PublicKey],
-    digest: &Digest,
-    signatures: &[StoredSignature],
-) -> Result<String, SignatureError> {
-    let mut wrong_digest = None;
-    for stored in signatures {
-        let Some(sig) = &stored.signature else {
-            continue;
-        };
-        let Some(key) = keys.iter().find(|k| k.verifies(&stored.payload, sig)) else {
-            continue;
-        };
+/// Checks stored signatures one at a time, as they are fetched, so none
+/// needs to be held once checked and a bad one cannot hide a good one.
+pub struct Verifier<'a> {
+    keys: &'a [PublicKey],
+    digest: &'a Digest,
+    checked: usize,
+    wrong_digest: Option<SignatureError>,
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier of signatures on `digest` by any of `keys`.
+    pub fn new(keys: &'a [PublicKey], digest: &'a Digest) -> Self {
+        Self {
+            keys,
+            digest,
+            checked: 0,
+            wrong_digest: None,
+        }
+    }
+
+    /// Counts one signature that could not even be read (a layer the
+    /// registry would not serve, or whose bytes did not match its digest).
+    pub fn unreadable(&mut self) {
+        self.checked += 1;
+    }
+
+    /// The trusted key's name when `stored` is a valid signature of the
+    /// digest by one of the keys.
+    pub fn check(&mut self, stored: &StoredSignature) -> Option<String> {
+        self.checked += 1;
+        let sig = stored.signature.as_ref()?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.verifies(&stored.payload, sig))?;
         let named = serde_json::from_slice::<Payload>(&stored.payload)
             .ok()
             .filter(|p| p.critical.kind == SIGNATURE_TYPE)
             .map(|p| p.critical.image.digest);
         match named {
-            Some(d) if d == digest.to_string() => return Ok(key.name.clone()),
+            Some(d) if d == self.digest.to_string() => Some(key.name.clone()),
             other => {
-                wrong_digest.get_or_insert(SignatureError::WrongDigest {
-                    key: key.name.clone(),
-                    signed: other.unwrap_or_else(|| "no image digest".into()),
-                    expected: digest.clone(),
-                });
+                self.wrong_digest
+                    .get_or_insert(SignatureError::WrongDigest {
+                        key: key.name.clone(),
+                        signed: other.unwrap_or_else(|| "no image digest".into()),
+                        expected: self.digest.clone(),
+                    });
+                None
             }
         }
     }
-    Err(
-        wrong_digest.unwrap_or_else(|| SignatureError::UntrustedKey {
-            count: signatures.len(),
-            keys: keys
-                .iter()
-                .map(|k| k.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    )
+
+    /// Why nothing checked so far verified.
+    pub fn refusal(self) -> SignatureError {
+        self.wrong_digest
+            .unwrap_or_else(|| SignatureError::UntrustedKey {
+                count: self.checked,
+                keys: self
+                    .keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// The name of the first key that verifies a signature in `signatures`
+/// naming `digest`, or why none does.
+pub fn verify(
+    keys: &[PublicKey],
+    digest: &Digest,
+    signatures: &[StoredSignature],
+) -> Result<String, SignatureError> {
+    let mut verifier = Verifier::new(keys, digest);
+    for stored in signatures {
+        if let Some(key) = verifier.check(stored) {
+            return Ok(key);
+        }
+    }
+    Err(verifier.refusal())
 }
 
 #[cfg(test)]
@@ -263,6 +305,46 @@ mod tests {
         assert_eq!(p["critical"]["type"], SIGNATURE_TYPE);
         assert!(p["optional"].is_null());
         assert_eq!(signature_tag(&d), format!("sha256-{}.sig", d.hex()));
+    }
+
+    #[test]
+    fn a_bad_signature_does_not_hide_a_good_one() {
+        let signer = key(7);
+        let trusted = signer.public_key("trusted.pub");
+        let d = Digest::of(b"component manifest");
+        let p = payload("r/x", &d);
+        let good = StoredSignature {
+            signature: Some(signer.sign(&p)),
+            payload: p.clone(),
+        };
+        let elsewhere = payload("r/x", &Digest::of(b"another manifest"));
+        let misdirected = StoredSignature {
+            signature: Some(signer.sign(&elsewhere)),
+            payload: elsewhere,
+        };
+        let garbage = StoredSignature {
+            signature: Some("not base64 at all".into()),
+            payload: b"{}".to_vec(),
+        };
+        let keys = std::slice::from_ref(&trusted);
+        let mut v = Verifier::new(keys, &d);
+        v.unreadable();
+        assert_eq!(v.check(&garbage), None);
+        assert_eq!(v.check(&misdirected), None);
+        assert_eq!(v.check(&good).as_deref(), Some("trusted.pub"));
+        // With no good one, the refusal names the misdirected signature,
+        // and otherwise counts every signature considered.
+        let mut v = Verifier::new(keys, &d);
+        v.check(&garbage);
+        v.check(&misdirected);
+        assert!(matches!(v.refusal(), SignatureError::WrongDigest { .. }));
+        let mut v = Verifier::new(keys, &d);
+        v.unreadable();
+        v.check(&garbage);
+        assert!(matches!(
+            v.refusal(),
+            SignatureError::UntrustedKey { count: 2, .. }
+        ));
     }
 
     #[test]
