@@ -37,9 +37,18 @@ pub enum NetError {
     /// The registry did not answer in time.
     #[error("the registry did not answer within {0:?} (--registry-timeout)")]
     TimedOut(Duration),
-    /// TLS failed; often a plain-HTTP registry spoken to over HTTPS.
+    /// The TLS handshake failed on the protocol, not the certificate: what
+    /// a plain-HTTP registry answers to HTTPS.
     #[error("TLS with the registry failed ({0}); if it serves plain HTTP, name it with --insecure-registry {1}")]
     Tls(String, String),
+    /// The registry's certificate was refused. Not "unreachable": no cached
+    /// copy stands in, and plain HTTP (which would carry credentials in
+    /// the clear) is not suggested.
+    #[error(
+        "the registry's TLS certificate was refused ({0}); trust its CA in the system's \
+         certificate store, or fix the certificate"
+    )]
+    Certificate(String),
     /// The registry sent bytes that are not what was asked for.
     #[error("{0}")]
     Integrity(String),
@@ -352,6 +361,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The rustls error in `e`'s chain, if any. `io::Error` does not report its
+/// inner error as a `source`, so it is unwrapped on the way.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(tls) = rustls_error(inner) {
+                return Some(tls);
+            }
+        }
+        current = err.source();
+    }
+    None
+}
+
 fn classify(
     e: OciDistributionError,
     r: &OciReference,
@@ -400,14 +430,20 @@ fn classify(
         E::DigestError(d) => NetError::Integrity(d.to_string()),
         E::RequestError(req) => {
             let chain = error_chain(&req);
+            let certificate = matches!(
+                rustls_error(&req),
+                Some(
+                    rustls::Error::InvalidCertificate(_)
+                        | rustls::Error::InvalidCertRevocationList(_)
+                        | rustls::Error::NoCertificatesPresented
+                        | rustls::Error::UnsupportedNameType
+                )
+            );
             if req.is_timeout() {
                 NetError::TimedOut(timeout)
-            } else if chain.contains("tls")
-                || chain.contains("TLS")
-                || chain.contains("certificate")
-                || chain.contains("InvalidContentType")
-                || chain.contains("corrupt message")
-            {
+            } else if certificate {
+                NetError::Certificate(chain)
+            } else if rustls_error(&req).is_some() {
                 NetError::Tls(chain, r.registry.clone())
             } else if req.is_connect() || req.is_request() {
                 NetError::Unreachable(chain)

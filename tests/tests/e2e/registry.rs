@@ -890,3 +890,97 @@ fn a_registry_that_never_answers_fails_startup_within_the_timeout() {
     drop(holder);
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A registry whose certificate is not trusted is told apart from a
+/// plain-HTTP registry spoken to over HTTPS: the first is a certificate
+/// error with no `--insecure-registry` hint (that would send credentials in
+/// the clear), the second suggests it. Neither falls back silently.
+#[test]
+fn a_certificate_error_is_not_a_plain_http_hint() {
+    let dir = temp_dir("tls-registry");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut tls = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let untrusted = format!("oci://127.0.0.1:{port}/vecproc/vector-service:0.1.0");
+    let cache = temp_dir("cache-tls");
+    let cache_arg = cache.display().to_string();
+    let out = host_runner(&["pull", "--cache-dir", &cache_arg, &untrusted], &[]);
+    let _ = tls.kill();
+    let _ = tls.wait();
+    assert_refused(&out, 1, &[&untrusted, "TLS certificate was refused"]);
+    assert!(
+        !out.stderr.contains("--insecure-registry"),
+        "{}",
+        out.stderr
+    );
+
+    // Plain HTTP answering a TLS client: the hint is right there.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = plain.local_addr().unwrap();
+    plain.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            use std::io::{Read, Write};
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match plain.accept() {
+                    Ok((mut conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let mut buf = [0u8; 1024];
+                        let _ = conn.read(&mut buf);
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }
+    });
+    let http = format!("oci://{addr}/vecproc/vector-service:0.1.0");
+    let out = host_runner(&["pull", "--cache-dir", &cache_arg, &http], &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+    assert_refused(&out, 1, &[&http, &format!("--insecure-registry {addr}")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&cache);
+}
