@@ -37,6 +37,19 @@ pub enum NetError {
     /// The registry did not answer in time.
     #[error("the registry did not answer within {0:?} (--registry-timeout)")]
     TimedOut(Duration),
+    /// A layer arrived too slowly to finish by its deadline.
+    #[error(
+        "the registry sent {got} of {size} bytes in {allowed:?}, slower than 64 KiB/s \
+         (a layer may take --registry-timeout plus a second per 64 KiB)"
+    )]
+    Stalled {
+        /// Bytes received.
+        got: u64,
+        /// Bytes declared.
+        size: u64,
+        /// The layer's deadline.
+        allowed: Duration,
+    },
     /// The TLS handshake failed on the protocol, not the certificate: what
     /// a plain-HTTP registry answers to HTTPS.
     #[error("TLS with the registry failed ({0}); if it serves plain HTTP, name it with --insecure-registry {1}")]
@@ -66,7 +79,7 @@ impl NetError {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            Self::Unreachable(_) | Self::TimedOut(_) | Self::Tls(..)
+            Self::Unreachable(_) | Self::TimedOut(_) | Self::Stalled { .. } | Self::Tls(..)
         )
     }
 }
@@ -234,8 +247,23 @@ impl RegistryClient {
             .await?;
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(64 << 20));
         let mut hasher = Hasher::default();
+        // Each read waits at most the timeout, and the whole layer at most
+        // its deadline: a registry sending a byte just inside the timeout
+        // each time must not hold startup for ever.
+        let allowed = layer_deadline(self.timeout, size);
+        let deadline = tokio::time::Instant::now() + allowed;
         loop {
-            let chunk = match tokio::time::timeout(self.timeout, stream.next()).await {
+            let wait = self
+                .timeout
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let chunk = match tokio::time::timeout(wait, stream.next()).await {
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(NetError::Stalled {
+                        got: bytes.len() as u64,
+                        size,
+                        allowed,
+                    })
+                }
                 Err(_) => return Err(NetError::TimedOut(self.timeout)),
                 Ok(None) => break,
                 Ok(Some(chunk)) => chunk.map_err(|e| {
@@ -361,6 +389,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// How long a layer of `size` bytes may take in all: the per-read timeout
+/// plus one second per 64 KiB (a registry slower than 64 KiB/s counts as
+/// stalled).
+pub fn layer_deadline(timeout: Duration, size: u64) -> Duration {
+    timeout.saturating_add(Duration::from_secs(size.div_ceil(64 << 10)))
+}
+
 /// The rustls error in `e`'s chain, if any. `io::Error` does not report its
 /// inner error as a `source`, so it is unwrapped on the way.
 fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
@@ -452,5 +487,20 @@ fn classify(
             }
         }
         other => NetError::Other(error_chain(&other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_gets_the_timeout_plus_a_second_per_64_kib() {
+        let t = Duration::from_secs(30);
+        assert_eq!(layer_deadline(t, 0), t);
+        assert_eq!(layer_deadline(t, 1), t + Duration::from_secs(1));
+        assert_eq!(layer_deadline(t, 150 << 10), t + Duration::from_secs(3));
+        assert_eq!(layer_deadline(t, 64 << 20), t + Duration::from_secs(1024));
+        assert_eq!(layer_deadline(Duration::MAX, u64::MAX), Duration::MAX);
     }
 }

@@ -984,3 +984,106 @@ fn a_certificate_error_is_not_a_plain_http_hint() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A registry that sends a layer one byte at a time, each just inside
+/// `--registry-timeout`, cannot hold startup for ever: a layer may take the
+/// timeout plus a second per 64 KiB in all.
+#[test]
+fn a_layer_dripping_in_byte_by_byte_is_stopped_at_its_deadline() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let layer_size = 4096;
+    let layer_digest = format!("sha256:{}", "ab".repeat(32));
+    let config_digest = format!("sha256:{}", "cd".repeat(32));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "application/wasm", "digest": layer_digest, "size": layer_size}],
+    })
+    .to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    listener.set_nonblocking(true).unwrap();
+    let server = thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            let mut drips = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((conn, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let mut conn = conn;
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path.contains("/manifests/") {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                        manifest.len(),
+                        manifest
+                    );
+                } else if path.contains("/blobs/") {
+                    let stop = std::sync::Arc::clone(&stop);
+                    drips.push(thread::spawn(move || {
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {layer_size}\r\n\r\n"
+                        );
+                        for _ in 0..layer_size {
+                            if stop.load(std::sync::atomic::Ordering::Relaxed)
+                                || conn.write_all(b"x").and_then(|()| conn.flush()).is_err()
+                            {
+                                break;
+                            }
+                            thread::sleep(Duration::from_millis(300));
+                        }
+                    }));
+                } else {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                }
+            }
+            for d in drips {
+                let _ = d.join();
+            }
+        }
+    });
+    let cache = temp_dir("cache-drip");
+    let cache_arg = cache.display().to_string();
+    let reference = format!("oci://{addr}/vecproc/vector-service:0.1.0");
+    let started = Instant::now();
+    let out = host_runner(
+        &[
+            "pull",
+            "--insecure-registry",
+            &addr,
+            "--registry-timeout",
+            "1s",
+            "--cache-dir",
+            &cache_arg,
+            &reference,
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+    assert_refused(&out, 1, &[&reference, "slower than 64 KiB/s"]);
+    // The deadline is 1 s + 1 s for 4 KiB; the byte-by-byte layer would
+    // take 20 minutes.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let _ = std::fs::remove_dir_all(&cache);
+}
