@@ -733,31 +733,33 @@ fn resident_memory_comes_back_after_bursts() {
         );
     };
 
-    let service = with_backtraces("vector-service.wasm");
-    assert_eq!(get(&service.url("/health")).status, 200);
-    let baseline = service.status_kib("VmRSS:");
-    let admin = service.admin_authority();
-    let clients = hold(
-        &service,
-        40,
+    // A warmed server, its baseline, and 40 connections that each sent
+    // `head` and `body` and now wait, all 40 in flight.
+    let burst = |component: &str, warm: &str, head: &str, body: &[u8]| {
+        let server = with_backtraces(component);
+        assert_eq!(get(&server.url(warm)).status, 200);
+        let baseline = server.status_kib("VmRSS:");
+        let admin = server.admin_authority();
+        let clients = hold(&server, 40, head, body);
+        assert_eq!(settle(&admin, "host_runner_requests_in_flight", 40), 40);
+        (server, admin, baseline, clients)
+    };
+
+    let (service, _, baseline, clients) = burst(
+        "vector-service.wasm",
+        "/health",
         "POST /stats HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n",
         b"[1,",
     );
-    assert_eq!(settle(&admin, "host_runner_requests_in_flight", 40), 40);
     drop(clients);
     settle_rss(&service, baseline, "40 clients gone mid-body");
 
-    let fixture = with_backtraces("fixtures/misbehaving.wasm");
-    assert_eq!(get(&fixture.url("/ok")).status, 200);
-    let baseline = fixture.status_kib("VmRSS:");
-    let admin = fixture.admin_authority();
-    let readers = hold(
-        &fixture,
-        40,
+    let (fixture, admin, baseline, readers) = burst(
+        "fixtures/misbehaving.wasm",
+        "/ok",
         "GET /stream?kib=8192 HTTP/1.1\r\nhost: x\r\n\r\n",
         b"",
     );
-    assert_eq!(settle(&admin, "host_runner_requests_in_flight", 40), 40);
     assert!(
         metric(&admin, "host_runner_memory_budget_used_bytes") >= 40 * (8 << 20),
         "the guests did not take their 8 MiB each"
