@@ -33,6 +33,32 @@ fn cargo() -> Command {
 /// Runs every suite.
 pub fn test(root: &Path, args: Args) -> Result<()> {
     let start = Instant::now();
+    // What needs no guest build is linted first, so a mistake there fails
+    // in minutes, not after the tools and guests are built.
+    if !args.no_lint {
+        step("checking formatting (cargo fmt --check: the root workspace and fuzz/)");
+        run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+        run(cargo()
+            .current_dir(root.join("fuzz"))
+            .args(["fmt", "--all", "--check"]))?;
+        step("linting native crates (cargo clippy -D warnings)");
+        run(cargo().current_dir(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
+        run(cargo().current_dir(root.join("fuzz")).args([
+            "clippy",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
     build::build(root)?;
     let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
     // For js/test/wasi.test.mjs: `wasmer run` only when asked for.
@@ -55,29 +81,18 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
 
     if !args.no_lint {
-        step("checking formatting (cargo fmt --check)");
-        run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+        step("checking formatting of the guest workspaces (cargo fmt --check)");
         for dir in [
             "components",
             "components/http-api-p3",
             "tests/fixtures",
             "tests/fixtures-std",
             "tests/fixtures-p3",
-            "fuzz",
         ] {
             run(cargo()
                 .current_dir(root.join(dir))
                 .args(["fmt", "--all", "--check"]))?;
         }
-        step("linting native crates (cargo clippy -D warnings)");
-        run(cargo().current_dir(root).args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
         for dir in ["components", "tests/fixtures"] {
             step(&format!(
                 "linting guest crates ({dir}, cargo component clippy -D warnings)"
@@ -94,14 +109,6 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
                 bail!("cargo component clippy reported problems in {dir}");
             }
         }
-        step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
-        run(cargo().current_dir(root.join("fuzz")).args([
-            "clippy",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
         step("linting std-Rust fixture guests (cargo clippy --target wasm32-wasip2 -D warnings)");
         run(cargo().current_dir(root.join("tests/fixtures-std")).args([
             "clippy",
