@@ -210,8 +210,15 @@ pub async fn run(
 /// Serves `/metrics` and `/healthz` on `listener` until the process exits.
 pub async fn admin(listener: TcpListener, app: Arc<App>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors and the like: back off as the main
+                // listener does, instead of spinning.
+                tracing::error!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let app = Arc::clone(&app);
         let service = service_fn(move |req: Request<Incoming>| {
