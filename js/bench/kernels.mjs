@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // The JavaScript side of the "native vs WASM vs JavaScript" kernel table:
-// the vector-processor component's `kernels` interface under Node (through
-// the bindings `jco transpile` generates; run `npm run transpile` first) and
-// the same kernels in plain JavaScript.
+// the benchmark component's `kernels` interface (target/wasm/vector-kernels.wasm,
+// built as the shipped processor is) under Node, through the bindings
+// `jco transpile` generates (run `npm run transpile` first), and the same
+// kernels in plain JavaScript.
 //
 // Runners (the `runner` field of each record):
 //   jco-guest        time-kernel: the guest times each run with its monotonic
 //                    clock (input generation and copies excluded)
 //   jco-host         process.hrtime around one call of the exported function,
 //                    argument and result copies included
-//   jco-size-guest,  the same for js/gen/vector-processor-size/ (built from
-//   jco-size-host    target/wasm/vector-processor-size.wasm, opt-level "s");
+//   jco-size-guest,  the same for js/gen/vector-kernels-size/ (built from
+//   jco-size-host    target/wasm/vector-kernels-size.wasm, opt-level "s");
 //                    skipped when absent
 //   js-typed         plain JavaScript on typed arrays (bench/kernels-plain.mjs)
 //   js-array         Array.prototype.sort with a comparator (sort kernels)
@@ -195,20 +196,11 @@ function hostCase(mod, kernel, input) {
     case 'sha256':
       return { setup: same, body: (d) => k.sha256(d), checksum: plain.digestChecksum };
     case 'compute':
-      return { setup: same, body: (n) => mod.vectorProcessor.compute(n), checksum: (r) => r };
+      return { setup: same, body: (n) => k.compute(n), checksum: (r) => r };
     case 'compute-libm':
       return { setup: same, body: (n) => k.computeLibm(n), checksum: (r) => r };
     case 'statistics':
-      return {
-        setup: same,
-        body: (values) => {
-          const vector = new mod.vectorProcessor.Vector();
-          vector.addValues(values);
-          return { vector, stats: vector.statistics() };
-        },
-        checksum: (out) => out.stats.mean,
-        after: (out) => out.vector[Symbol.dispose](),
-      };
+      return { setup: same, body: (values) => k.statistics(values), checksum: (mean) => mean };
     default:
       return undefined;
   }
@@ -223,7 +215,7 @@ function guestRun(mod, kernel, size, { warmup, runs }) {
 
 /** Imports a transpiled component; undefined when it is optional and absent. */
 async function loadComponent(dir, { wasm, optional }) {
-  const entry = join(jsRoot, 'gen', dir, 'vector-processor.js');
+  const entry = join(jsRoot, 'gen', dir, 'vector-kernels.js');
   if (optional && !existsSync(wasm)) return undefined;
   if (!existsSync(entry)) {
     throw new Error(`${relative(process.cwd(), entry)} is missing: run \`npm run transpile\` (after \`cargo xtask build\`)`);
@@ -242,8 +234,8 @@ async function runners(wanted) {
   const want = (name) => !wanted || wanted.includes(name);
   const list = [];
   const components = [
-    ['jco', 'vector-processor', join(repoRoot, 'target', 'wasm', 'vector-processor.wasm'), false],
-    ['jco-size', 'vector-processor-size', join(repoRoot, 'target', 'wasm', 'vector-processor-size.wasm'), true],
+    ['jco', 'vector-kernels', join(repoRoot, 'target', 'wasm', 'vector-kernels.wasm'), false],
+    ['jco-size', 'vector-kernels-size', join(repoRoot, 'target', 'wasm', 'vector-kernels-size.wasm'), true],
   ];
   for (const [prefix, dir, wasm, optional] of components) {
     if (!want(`${prefix}-guest`) && !want(`${prefix}-host`)) continue;

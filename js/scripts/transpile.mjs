@@ -1,22 +1,24 @@
 #!/usr/bin/env node
-// Transpiles the vector-processor component into an ES module for Node and
-// browsers, with TypeScript declarations:
+// Transpiles the components into ES modules for Node and browsers, with
+// TypeScript declarations:
 //
-//   target/wasm/vector-processor.wasm       ->  js/gen/vector-processor/
-//   target/wasm/vector-processor-size.wasm  ->  js/gen/vector-processor-size/
-//                                               (only when that file exists)
+//   target/wasm/vector-processor.wasm     ->  js/gen/vector-processor/
+//   target/wasm/vector-kernels.wasm       ->  js/gen/vector-kernels/
+//   target/wasm/vector-kernels-size.wasm  ->  js/gen/vector-kernels-size/
 //
-// Both outputs name their entry module `vector-processor.js`. The shipped
-// component is built at opt-level 3 with `+simd128`; the size build is the
-// same component at opt-level "s" (the build shipped before), which
-// `bench/kernels.mjs` measures beside it.
+// The processor is what the API module, the demo and the tests use; the
+// kernels component is the benchmark's (`bench/kernels.mjs`,
+// `test/kernels.test.mjs`), built as the processor ships (opt-level 3 with
+// `+simd128`) and at opt-level "s". The kernels are transpiled when built
+// (`cargo xtask build` builds them). Each output names its entry module
+// after its component (`vector-processor.js`, `vector-kernels.js`).
 //
-// `cargo xtask build` writes the component; `js/gen/` is ignored by git.
+// `cargo xtask build` writes the components; `js/gen/` is ignored by git.
 // The output is the default jco output (not `--no-nodejs-compat`), which runs
 // in Node and in the browser alike. Skipped when the output is newer than
 // the component and than the installed jco; `--force` transpiles anyway.
 //
-// Usage: node scripts/transpile.mjs [--force] [--wasm PATH --out DIR]
+// Usage: node scripts/transpile.mjs [--force] [--wasm PATH --out DIR [--name NAME]]
 // (with --wasm/--out only that one component is transpiled)
 
 import { spawnSync } from 'node:child_process';
@@ -28,8 +30,10 @@ export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(jsRoot, '..');
 export const defaultWasm = join(repoRoot, 'target', 'wasm', 'vector-processor.wasm');
 export const defaultOut = join(jsRoot, 'gen', 'vector-processor');
-export const sizeWasm = join(repoRoot, 'target', 'wasm', 'vector-processor-size.wasm');
-export const sizeOut = join(jsRoot, 'gen', 'vector-processor-size');
+export const kernelsWasm = join(repoRoot, 'target', 'wasm', 'vector-kernels.wasm');
+export const kernelsOut = join(jsRoot, 'gen', 'vector-kernels');
+export const kernelsSizeWasm = join(repoRoot, 'target', 'wasm', 'vector-kernels-size.wasm');
+export const kernelsSizeOut = join(jsRoot, 'gen', 'vector-kernels-size');
 
 /** Path of the jco command-line entry point inside node_modules. */
 export function jcoBin() {
@@ -47,12 +51,12 @@ export function jcoBin() {
  * Transpiles `wasm` into `out` unless `out` is already up to date.
  * Returns `true` when it transpiled, `false` when it skipped.
  */
-export function transpile({ wasm = defaultWasm, out = defaultOut, force = false, quiet = false } = {}) {
+export function transpile({ wasm = defaultWasm, out = defaultOut, name = 'vector-processor', force = false, quiet = false } = {}) {
   if (!existsSync(wasm)) {
     throw new Error(`${wasm} does not exist: build it first with \`cargo xtask build\``);
   }
   const jco = jcoBin();
-  const entry = join(out, 'vector-processor.js');
+  const entry = join(out, `${name}.js`);
   if (!force && existsSync(entry)) {
     const built = statSync(entry).mtimeMs;
     if (built >= statSync(wasm).mtimeMs && built >= statSync(jco.pkgFile).mtimeMs) {
@@ -64,7 +68,7 @@ export function transpile({ wasm = defaultWasm, out = defaultOut, force = false,
   mkdirSync(out, { recursive: true });
   const started = performance.now();
   // `--name` fixes the file names whatever the input file is called.
-  const args = [jco.path, 'transpile', wasm, '--out-dir', out, '--name', 'vector-processor', '--quiet'];
+  const args = [jco.path, 'transpile', wasm, '--out-dir', out, '--name', name, '--quiet'];
   const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (result.error) throw result.error;
   if (result.status !== 0) {
@@ -85,7 +89,8 @@ function parseArgs(argv) {
     if (arg === '--force') opts.force = true;
     else if (arg === '--wasm') opts.wasm = resolve(argv[++i] ?? '');
     else if (arg === '--out') opts.out = resolve(argv[++i] ?? '');
-    else throw new Error(`unknown argument ${JSON.stringify(arg)}; usage: transpile.mjs [--force] [--wasm PATH] [--out DIR]`);
+    else if (arg === '--name') opts.name = argv[++i] ?? '';
+    else throw new Error(`unknown argument ${JSON.stringify(arg)}; usage: transpile.mjs [--force] [--wasm PATH] [--out DIR] [--name NAME]`);
   }
   return opts;
 }
@@ -95,8 +100,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const opts = parseArgs(process.argv.slice(2));
     const explicit = opts.wasm !== undefined || opts.out !== undefined;
     transpile(opts);
-    // The size variant is optional: transpiled when it has been built.
-    if (!explicit && existsSync(sizeWasm)) transpile({ ...opts, wasm: sizeWasm, out: sizeOut });
+    if (!explicit) {
+      // The benchmark's components: transpiled when they have been built.
+      for (const [wasm, out] of [[kernelsWasm, kernelsOut], [kernelsSizeWasm, kernelsSizeOut]]) {
+        if (existsSync(wasm)) transpile({ ...opts, wasm, out, name: 'vector-kernels' });
+      }
+    }
   } catch (err) {
     console.error(`transpile: ${err.message}`);
     process.exit(1);

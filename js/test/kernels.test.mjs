@@ -1,7 +1,7 @@
 // The benchmark kernels' plain-JavaScript implementations and inputs
 // (bench/kernels-plain.mjs, bench/inputs.mjs): known answers, SHA-256 against
-// node:crypto, and, when the transpiled component exports `kernels`, the same
-// checksums as the guest's `time-kernel` and as its exported functions.
+// node:crypto, and the benchmark component's (js/gen/vector-kernels/) same
+// checksums from the guest's `time-kernel` and from its exported functions.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -114,9 +114,9 @@ describe('plain kernels', () => {
   });
 });
 
-const entry = join(jsRoot, 'gen', 'vector-processor', 'vector-processor.js');
+const entry = join(jsRoot, 'gen', 'vector-kernels', 'vector-kernels.js');
 const mod = existsSync(entry) ? await import(pathToFileURL(entry).href) : undefined;
-const skip = prerequisite(!mod?.kernels && 'js/gen/vector-processor/ has no `kernels` export (build and transpile the component)');
+const skip = prerequisite(!mod?.kernels && 'js/gen/vector-kernels/ is missing (cargo xtask build, then npm run transpile)');
 
 describe('the component agrees with plain JavaScript', { skip }, () => {
   const cases = [['sort-i32', 1001], ['sort-f64', 1001], ['blur', 37], ['matmul', 17], ['sha256', 1000], ['compute', 1000], ['statistics', 1001]];
@@ -159,5 +159,11 @@ describe('the component agrees with plain JavaScript', { skip }, () => {
     const data = I.bytes(777);
     assert.deepEqual(mod.kernels.sha256(data), P.sha256(data));
     assert.ok(Math.abs(mod.kernels.computeLibm(1000) - P.compute(1000)) < 1e-12);
+    assert.ok(Math.abs(mod.kernels.compute(1000) - P.compute(1000)) < 1e-12);
+    const values = I.f64Values(1001);
+    const mean = mod.kernels.statistics(values);
+    assert.ok(Math.abs(mean - P.statistics(values).mean) <= 1e-9 * Math.abs(mean), `${mean}`);
+    assert.equal(mod.kernels.statistics(new Float64Array(0)), 0);
+    assert.throws(() => mod.kernels.statistics(new Float64Array([1, NaN])), /index 1/);
   });
 });

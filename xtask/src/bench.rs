@@ -1,10 +1,11 @@
 //! `cargo xtask bench`: the "native vs WASM vs JavaScript" table, reproduced
 //! on this machine in one run.
 //!
-//! Builds the components (the shipped processor is opt-level 3 with
-//! `simd128`; an opt-level 3 build without SIMD and the size-optimised build
-//! are measured beside it), runs `vecproc-bench` (native, and the component
-//! in Wasmtime timed inside the guest and from the host), once more with
+//! Builds the benchmark component `vector-kernels.wasm` as the processor
+//! ships (opt-level 3 with `simd128`; an opt-level 3 build without SIMD and
+//! the size-optimised build are measured beside it), runs `vecproc-bench`
+//! (native, and the component in Wasmtime timed inside the guest and from
+//! the host), once more with
 //! sha2's portable code path, then
 //! the JavaScript runners in Node (`js/bench/kernels.mjs`: the component via
 //! jco, and plain JS). Writes `target/bench/report.md`, `report.json` and
@@ -125,7 +126,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.serve_only {
         return Ok(());
     }
-    let (o3, size) = build::build_bench_variants(root)?;
+    let variants = build::build_bench_variants(root)?;
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
     let quick: &[&str] = if args.quick { &["--quick"] } else { &[] };
@@ -153,11 +154,11 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         ));
         run(Command::new(root.join("target/release/vecproc-bench"))
             .arg("--wasm")
-            .arg(root.join("target/wasm/vector-processor.wasm"))
+            .arg(&variants.shipped)
             .arg("--o3")
-            .arg(&o3)
+            .arg(&variants.o3)
             .arg("--size")
-            .arg(&size)
+            .arg(&variants.size)
             .args(["--runs", &runs])
             .args(quick)
             .arg("--out")

@@ -4,11 +4,12 @@
 //!
 //! Writes `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`,
 //! see [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
-//! `target/wasm/vector-service.wasm` (`wac plug`), the
-//! test fixtures under `target/wasm/fixtures/` (cargo-component guests and
-//! a std-Rust `wasm32-wasip2` guest), and the WASI command
-//! `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for runtimes without the
-//! component model).
+//! `target/wasm/vector-service.wasm` (`wac plug`); then the benchmark
+//! component `target/wasm/vector-kernels.wasm` (built as the processor is)
+//! with its size-optimised variant, the test fixtures under
+//! `target/wasm/fixtures/` (cargo-component guests and a std-Rust
+//! `wasm32-wasip2` guest), and the WASI command `target/wasm/vecproc.wasm`
+//! (crate `vecproc-cli`, for runtimes without the component model).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,24 +35,17 @@ pub fn build_service(root: &Path) -> Result<Artifacts> {
     let wac = tools::ensure(root, &tools::WAC)?;
     wit::fetch(root)?;
 
-    step("building guest components (cargo component build --release)");
+    step("building the HTTP guest (cargo component build --release -p http-api)");
     run(Command::new(&cargo_component)
         .current_dir(root.join("components"))
-        .args(["component", "build", "--release", "--workspace"]))?;
+        .args(["component", "build", "--release", "-p", "http-api"]))?;
 
     let out = root.join("target/wasm");
     fs::create_dir_all(&out)?;
-    let built = root.join("components/target/wasm32-wasip1/release");
-    // The workspace profile builds for size (opt-level "s"); the processor
-    // built that way is kept for the benchmark, the shipped one is built next.
-    for (crate_file, name) in [
-        ("vector_processor.wasm", SIZE_PROCESSOR),
-        ("http_api.wasm", "http-api.wasm"),
-    ] {
-        fs::copy(built.join(crate_file), out.join(name))
-            .with_context(|| format!("copying {}", built.join(crate_file).display()))?;
-    }
-    build_processor(root, &cargo_component, &SHIPPED_PROCESSOR)?;
+    let built = root.join("components/target/wasm32-wasip1/release/http_api.wasm");
+    fs::copy(&built, out.join("http-api.wasm"))
+        .with_context(|| format!("copying {}", built.display()))?;
+    build_component(root, &cargo_component, &SHIPPED_PROCESSOR)?;
 
     step("composing target/wasm/vector-service.wasm (wac plug)");
     let service = out.join("vector-service.wasm");
@@ -122,6 +116,8 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     .context("copying the misbehaving-p3 fixture")?;
 
     build_p3(root, &wac, &out)?;
+    build_component(root, &cargo_component, &SHIPPED_KERNELS)?;
+    build_component(root, &cargo_component, &SIZE_KERNELS)?;
 
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
     run(
@@ -138,7 +134,8 @@ pub fn build(root: &Path) -> Result<Artifacts> {
 
     for name in [
         "vector-processor.wasm",
-        SIZE_PROCESSOR,
+        SHIPPED_KERNELS.file,
+        SIZE_KERNELS.file,
         "http-api.wasm",
         "vector-service.wasm",
         "vecproc.wasm",
@@ -149,12 +146,15 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     Ok(artifacts)
 }
 
-/// One build of the vector-processor component outside the workspace's
-/// release profile, in a target directory of its own (so that the default
-/// build's cache stays intact).
-struct ProcessorBuild {
-    /// Directory under `components/target/`.
-    target_dir: &'static str,
+/// One release build of a component of the `components/` workspace with a
+/// given optimisation, in a target directory of its own when it differs from
+/// the workspace profile (so that the default build's cache stays intact).
+struct ComponentBuild {
+    /// The cargo package.
+    package: &'static str,
+    /// Directory under `components/target/`; `None` for the workspace
+    /// profile (opt-level "s", no SIMD) in the default target directory.
+    target_dir: Option<&'static str>,
     /// `opt-level` of the release profile for this build.
     opt_level: &'static str,
     /// Whether WebAssembly SIMD (`-C target-feature=+simd128`) is enabled.
@@ -164,72 +164,112 @@ struct ProcessorBuild {
 }
 
 /// The shipped processor: opt-level 3 with `simd128`. `cargo xtask bench`
-/// measured it at 1.43× native on blur and 1.46-1.60× on matmul, against
-/// 2.23× and 2.87-3.31× for the size-optimised build, for 15.3 KiB more
-/// (BENCHMARKS.md). Every runtime
-/// the repository serves it on (Wasmtime, jco in Node and Chromium, workerd)
-/// runs SIMD; `cargo xtask test` runs it on all of them.
-const SHIPPED_PROCESSOR: ProcessorBuild = ProcessorBuild {
-    target_dir: "o3-simd",
+/// measured the same build of the kernels at 1.43× native on blur and
+/// 1.46-1.60× on matmul, against 2.23× and 2.87-3.31× for the
+/// size-optimised build (BENCHMARKS.md). Every runtime the repository serves
+/// it on (Wasmtime, jco in Node and Chromium, workerd) runs SIMD;
+/// `cargo xtask test` runs it on all of them.
+const SHIPPED_PROCESSOR: ComponentBuild = ComponentBuild {
+    package: "vector-processor",
+    target_dir: Some("o3-simd"),
     opt_level: "3",
     simd: true,
     file: "vector-processor.wasm",
 };
 
-/// The benchmark's variant at opt-level 3 without SIMD.
-const O3_PROCESSOR: ProcessorBuild = ProcessorBuild {
-    target_dir: "o3",
-    opt_level: "3",
-    simd: false,
-    file: "vector-processor-o3.wasm",
+/// The benchmark component, built as the processor ships.
+const SHIPPED_KERNELS: ComponentBuild = ComponentBuild {
+    package: "vector-kernels",
+    file: "vector-kernels.wasm",
+    ..SHIPPED_PROCESSOR
 };
 
-/// The processor as the workspace profile builds it (opt-level "s"), the
-/// shipped build before opt-level 3 + SIMD; written by [`build`] for the
-/// benchmark.
-const SIZE_PROCESSOR: &str = "vector-processor-size.wasm";
+/// The benchmark component at the workspace profile (opt-level "s"), the
+/// processor's shipped build before opt-level 3 + SIMD.
+const SIZE_KERNELS: ComponentBuild = ComponentBuild {
+    package: "vector-kernels",
+    target_dir: None,
+    opt_level: "s",
+    simd: false,
+    file: "vector-kernels-size.wasm",
+};
 
-fn build_processor(root: &Path, cargo_component: &Path, b: &ProcessorBuild) -> Result<PathBuf> {
+/// The benchmark's variant at opt-level 3 without SIMD.
+const O3_KERNELS: ComponentBuild = ComponentBuild {
+    package: "vector-kernels",
+    target_dir: Some("o3"),
+    opt_level: "3",
+    simd: false,
+    file: "vector-kernels-o3.wasm",
+};
+
+fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> Result<PathBuf> {
     step(&format!(
-        "building vector-processor at opt-level {}{} -> target/wasm/{}",
+        "building {} at opt-level {}{} -> target/wasm/{}",
+        b.package,
         b.opt_level,
         if b.simd { " with simd128" } else { "" },
         b.file
     ));
-    let target_dir = root.join("components/target").join(b.target_dir);
+    let target_dir = match b.target_dir {
+        Some(dir) => root.join("components/target").join(dir),
+        None => root.join("components/target"),
+    };
     let mut cmd = Command::new(cargo_component);
-    cmd.current_dir(root.join("components"))
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level)
-        .args(["component", "build", "--release", "-p", "vector-processor"])
-        .arg("--target-dir")
-        .arg(&target_dir);
+    cmd.current_dir(root.join("components")).args([
+        "component",
+        "build",
+        "--release",
+        "-p",
+        b.package,
+    ]);
+    if b.target_dir.is_some() {
+        cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level)
+            .arg("--target-dir")
+            .arg(&target_dir);
+    }
     if b.simd {
         cmd.env("RUSTFLAGS", "-C target-feature=+simd128");
     }
     run(&mut cmd)?;
     let out = root.join("target/wasm").join(b.file);
-    fs::copy(
-        target_dir.join("wasm32-wasip1/release/vector_processor.wasm"),
-        &out,
-    )
-    .with_context(|| format!("copying {}", b.file))?;
+    let built = target_dir
+        .join("wasm32-wasip1/release")
+        .join(format!("{}.wasm", b.package.replace('-', "_")));
+    fs::copy(&built, &out).with_context(|| format!("copying {}", built.display()))?;
     Ok(out)
 }
 
-/// Builds the benchmark's processor variants besides the shipped one and
-/// returns their paths: opt-level 3 without SIMD
-/// (`target/wasm/vector-processor-o3.wasm`) and the size-optimised build
-/// [`build`] wrote (`target/wasm/vector-processor-size.wasm`).
-pub fn build_bench_variants(root: &Path) -> Result<(PathBuf, PathBuf)> {
+/// The benchmark component's three builds, for `cargo xtask bench`: as the
+/// processor ships (`vector-kernels.wasm`, written by [`build`]), opt-level 3
+/// without SIMD (`vector-kernels-o3.wasm`, built here) and for size
+/// (`vector-kernels-size.wasm`, written by [`build`]).
+pub struct BenchVariants {
+    /// opt-level 3 with simd128.
+    pub shipped: PathBuf,
+    /// opt-level 3 without SIMD.
+    pub o3: PathBuf,
+    /// opt-level "s".
+    pub size: PathBuf,
+}
+
+/// Builds the opt-level 3 variant and checks the other two exist.
+pub fn build_bench_variants(root: &Path) -> Result<BenchVariants> {
     let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
-    let o3 = build_processor(root, &cargo_component, &O3_PROCESSOR)?;
-    let size = root.join("target/wasm").join(SIZE_PROCESSOR);
-    anyhow::ensure!(
-        size.exists(),
-        "{} is missing: run cargo xtask build",
-        size.display()
+    let o3 = build_component(root, &cargo_component, &O3_KERNELS)?;
+    let wasm = root.join("target/wasm");
+    let (shipped, size) = (
+        wasm.join(SHIPPED_KERNELS.file),
+        wasm.join(SIZE_KERNELS.file),
     );
-    Ok((o3, size))
+    for path in [&shipped, &size] {
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run cargo xtask build",
+            path.display()
+        );
+    }
+    Ok(BenchVariants { shipped, o3, size })
 }
 
 /// Builds host-runner in release and returns its path; `$VECPROC_HOST_RUNNER`

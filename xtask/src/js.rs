@@ -52,6 +52,7 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
         root,
         &[
             "vector-processor.wasm",
+            "vector-kernels.wasm",
             "vector-service.wasm",
             "vecproc.wasm",
         ],
@@ -209,6 +210,6 @@ fn ensure_chromium() -> Result<()> {
 /// `js/scripts/transpile.mjs`: jco transpile into `js/gen/vector-processor/`
 /// (skipped when up to date).
 fn transpile(js: &Path) -> Result<()> {
-    step("JS: jco transpile target/wasm/vector-processor.wasm -> js/gen/vector-processor/");
+    step("JS: jco transpile target/wasm/vector-processor.wasm and vector-kernels*.wasm -> js/gen/");
     run(node(js).arg("scripts/transpile.mjs"))
 }

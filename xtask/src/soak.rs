@@ -255,7 +255,7 @@ fn one(
             let got: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
             let ok = a.status == 200
                 && got["n"] == n
-                && got["result"].as_f64() == Some(vecproc_core::kernels::compute_libm(n));
+                && got["result"].as_f64() == Some(vecproc_kernels::compute_libm(n));
             (
                 "compute",
                 a.status,

@@ -1,10 +1,10 @@
-//! Guest component exporting `vecproc:vector/vector-processor`.
+//! Guest component exporting `vecproc:vector/vector-processor`, and nothing
+//! else: what is shipped and published is the interface users get (the
+//! benchmark kernels live in `components/vector-kernels`).
 //!
-//! Also exports `vecproc:vector/kernels`, the benchmark kernels.
-//!
-//! A thin adapter: the `vector` resource wraps [`vecproc_core::Vector`], the
-//! kernels call [`vecproc_core::kernels`], and this file only converts between
-//! WIT and core types. All logic and its tests live in `vecproc-core`.
+//! A thin adapter: the `vector` resource wraps [`vecproc_core::Vector`], and
+//! this file only converts between WIT and core types. All logic and its
+//! tests live in `vecproc-core`.
 
 #[allow(warnings)]
 #[rustfmt::skip]
@@ -12,11 +12,9 @@ mod bindings;
 
 use std::cell::RefCell;
 
-use bindings::exports::vecproc::vector::kernels::{self, Kernel, Timing};
 use bindings::exports::vecproc::vector::vector_processor::{
     Guest, GuestVector, SortOrder, Statistics, VectorError,
 };
-use vecproc_core::kernels as core_kernels;
 
 struct Component;
 
@@ -108,69 +106,6 @@ impl GuestVector for Vector {
 
     fn quantile(&self, q: f64) -> Result<Option<f64>, VectorError> {
         self.0.borrow().quantile(q).map_err(error)
-    }
-}
-
-impl kernels::Guest for Component {
-    fn time_kernel(kernel: Kernel, size: u32, runs: u32) -> Timing {
-        let kernel = match kernel {
-            Kernel::SortI32 => core_kernels::Kernel::SortI32,
-            Kernel::SortF64 => core_kernels::Kernel::SortF64,
-            Kernel::Blur => core_kernels::Kernel::Blur,
-            Kernel::Matmul => core_kernels::Kernel::Matmul,
-            Kernel::Sha256 => core_kernels::Kernel::Sha256,
-            Kernel::Compute => core_kernels::Kernel::Compute,
-            Kernel::ComputeLibm => core_kernels::Kernel::ComputeLibm,
-            Kernel::Statistics => core_kernels::Kernel::Statistics,
-        };
-        let (nanos, checksum) = core_kernels::time_kernel(kernel, size, runs);
-        Timing { nanos, checksum }
-    }
-
-    fn sort_i32(mut values: Vec<i32>) -> Vec<i32> {
-        core_kernels::sort_i32(&mut values);
-        values
-    }
-
-    fn sort_f64(mut values: Vec<f64>) -> Vec<f64> {
-        core_kernels::sort_f64(&mut values);
-        values
-    }
-
-    fn blur(width: u32, height: u32, rgba: Vec<u8>) -> Result<Vec<u8>, String> {
-        let (w, h) = (width as usize, height as usize);
-        if w.checked_mul(h).and_then(|p| p.checked_mul(4)) != Some(rgba.len()) {
-            return Err(format!(
-                "{} bytes is not a {width}x{height} RGBA image",
-                rgba.len()
-            ));
-        }
-        let mut out = vec![0u8; rgba.len()];
-        core_kernels::blur(w, h, &rgba, &mut out);
-        Ok(out)
-    }
-
-    fn matmul(n: u32, a: Vec<f64>, b: Vec<f64>) -> Result<Vec<f64>, String> {
-        let n = n as usize;
-        let cells = n.checked_mul(n).ok_or("matrix order too large")?;
-        if a.len() != cells || b.len() != cells {
-            return Err(format!(
-                "{n}x{n} matrices need {cells} values each, got {} and {}",
-                a.len(),
-                b.len()
-            ));
-        }
-        let mut c = vec![0.0; cells];
-        core_kernels::matmul(n, &a, &b, &mut c);
-        Ok(c)
-    }
-
-    fn sha256(data: Vec<u8>) -> Vec<u8> {
-        core_kernels::sha256(&data).to_vec()
-    }
-
-    fn compute_libm(n: u32) -> f64 {
-        core_kernels::compute_libm(n)
     }
 }
 

@@ -1,5 +1,5 @@
-//! `vecproc-bench`: times the kernels of `vecproc_core::kernels` natively and
-//! inside the `vector-processor` component under Wasmtime, and writes one
+//! `vecproc-bench`: times the kernels of `vecproc_kernels` natively and
+//! inside the `vector-kernels` benchmark component under Wasmtime, and writes one
 //! JSON record per (runner, kernel, size) for `cargo xtask bench` to report.
 //!
 //! Runners: `native` (this binary, release); `wasm-guest` (the component's
@@ -17,11 +17,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
-use vecproc_core::kernels::{self, Kernel};
+use vecproc_kernels::{self as kernels, Kernel};
 
 #[derive(Parser)]
 struct Args {
-    /// The vector-processor component as shipped (opt-level 3, simd128).
+    /// The vector-kernels component built as the processor ships (opt-level 3, simd128).
     #[arg(long)]
     wasm: Option<PathBuf>,
     /// The same component built at opt-level 3 without simd128.

@@ -1,21 +1,22 @@
-//! The `vector-processor` component in Wasmtime: kernels timed inside the
-//! guest (`time-kernel`) and from the host around each exported call.
+//! The benchmark component `vector-kernels.wasm` in Wasmtime: kernels timed
+//! inside the guest (`time-kernel`) and from the host around each exported
+//! call.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use vecproc_core::kernels::{self, Input, Kernel};
+use vecproc_kernels::{self as kernels, Input, Kernel};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({
-    path: "../../wit/vector-processor.wit",
-    world: "processor",
+    path: "../../components/vector-kernels/wit/kernels.wit",
+    world: "kernels-bench",
 });
 
-use exports::vecproc::vector::kernels::Kernel as WitKernel;
+use exports::vecproc::bench::kernels::Kernel as WitKernel;
 
 struct Host {
     wasi: WasiCtx,
@@ -34,7 +35,7 @@ impl WasiView for Host {
 /// One instance of the component.
 pub struct Guest {
     store: Store<Host>,
-    processor: Processor,
+    bench: KernelsBench,
 }
 
 fn wit(kernel: Kernel) -> WitKernel {
@@ -75,16 +76,16 @@ impl Guest {
             table: ResourceTable::new(),
         };
         let mut store = Store::new(&engine, host);
-        let processor =
-            Processor::instantiate(&mut store, &component, &linker).map_err(to_anyhow)?;
-        Ok(Guest { store, processor })
+        let bench =
+            KernelsBench::instantiate(&mut store, &component, &linker).map_err(to_anyhow)?;
+        Ok(Guest { store, bench })
     }
 
     /// The guest's own timing of `runs` runs.
     pub fn time_kernel(&mut self, kernel: Kernel, size: u32, runs: u32) -> Result<(Vec<u64>, f64)> {
         let t = self
-            .processor
-            .vecproc_vector_kernels()
+            .bench
+            .vecproc_bench_kernels()
             .call_time_kernel(&mut self.store, wit(kernel), size, runs)
             .map_err(to_anyhow)?;
         Ok((t.nanos, t.checksum))
@@ -112,7 +113,7 @@ impl Guest {
     }
 
     fn call_once(&mut self, kernel: Kernel, input: &Input) -> Result<(u64, f64)> {
-        let api = self.processor.vecproc_vector_kernels();
+        let api = self.bench.vecproc_bench_kernels();
         let store = &mut self.store;
         let start = Instant::now();
         // Each arm times the call, then rebuilds the checksum from the output
@@ -155,11 +156,7 @@ impl Guest {
                 return Ok((elapsed.as_nanos() as u64, kernels::checksum_digest(&d)));
             }
             (Kernel::Compute, Input::Terms(n)) => {
-                let r = self
-                    .processor
-                    .vecproc_vector_vector_processor()
-                    .call_compute(&mut *store, *n)
-                    .map_err(to_anyhow)?;
+                let r = api.call_compute(&mut *store, *n).map_err(to_anyhow)?;
                 return Ok((start.elapsed().as_nanos() as u64, r));
             }
             (Kernel::ComputeLibm, Input::Terms(n)) => {
@@ -167,15 +164,11 @@ impl Guest {
                 return Ok((start.elapsed().as_nanos() as u64, r));
             }
             (Kernel::Statistics, Input::F64(v)) => {
-                let vp = self.processor.vecproc_vector_vector_processor().vector();
-                let handle = vp.call_constructor(&mut *store).map_err(to_anyhow)?;
-                vp.call_add_values(&mut *store, handle, v)
+                let mean = api
+                    .call_statistics(&mut *store, v)
                     .map_err(to_anyhow)?
-                    .map_err(|e| anyhow!("{e:?}"))?;
-                let s = vp.call_statistics(&mut *store, handle).map_err(to_anyhow)?;
-                let elapsed = start.elapsed();
-                handle.resource_drop(&mut *store).map_err(to_anyhow)?;
-                return Ok((elapsed.as_nanos() as u64, s.mean.unwrap_or(0.0)));
+                    .map_err(|e| anyhow!(e))?;
+                return Ok((start.elapsed().as_nanos() as u64, mean));
             }
             (kernel, _) => return Err(anyhow!("no input for {}", kernel.name())),
         };

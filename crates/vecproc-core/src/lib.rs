@@ -7,13 +7,11 @@
 //! - [`sum`]: Neumaier compensated summation;
 //! - [`stats`]: mean, variance, quantiles (type 7) without NaN or overflow traps;
 //! - [`compute`]: the seed's sin·cos kernel;
-//! - [`kernels`]: the benchmark kernels with deterministic inputs;
 //! - [`api`]: the HTTP API's routing, body parsing, JSON rendering and errors.
 
 pub mod api;
 mod compute;
 mod error;
-pub mod kernels;
 pub mod stats;
 pub mod sum;
 mod vector;

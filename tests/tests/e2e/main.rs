@@ -11,7 +11,10 @@
 //!   counted, and followed by a served request, under both servers;
 //! - `guest`: `vector-processor.wasm` instantiated in Wasmtime, every
 //!   function of the interface called through generated bindings;
-//! - `composition`: the composed file imports only `wasi:http/proxy`;
+//! - `kernels`: `vector-kernels.wasm`, the benchmark component, agreeing
+//!   with the native kernels call by call and in `time-kernel`;
+//! - `composition`: the composed file imports only `wasi:http/proxy`, and the
+//!   shipped processor exports only `vector-processor`;
 //! - `serve`: the real `wasmtime serve` answering every route and error;
 //! - `compat`: misbehaving fixture guests (trap, loop, allocation, output)
 //!   and the API matrix, against `wasmtime serve` and host-runner alike;
@@ -39,6 +42,7 @@ mod composition;
 mod faults;
 mod guest;
 mod host_runner;
+mod kernels;
 mod large_bodies;
 mod p3;
 mod p3_compat;

@@ -1,16 +1,19 @@
 //! The benchmark kernels of the classic "native vs WASM vs JavaScript" table,
 //! with their deterministic inputs and checksums.
 //!
-//! One implementation each, compiled natively and into the `vector-processor`
-//! component (`kernels` interface). Inputs come from [`Xorshift32`] so the
-//! JavaScript runners (`js/bench/`) build identical data; checksums let every
-//! runner prove it computed the same thing.
+//! One implementation each, compiled natively (`vecproc-bench`) and into the
+//! benchmark component `components/vector-kernels` (WIT `vecproc:bench/kernels`).
+//! The shipped `vector-processor` component does not carry them: this crate,
+//! with `sha2`, `libm` and the clock it needs, is benchmark code only.
+//! Inputs come from [`Xorshift32`] so the JavaScript runners (`js/bench/`)
+//! build identical data; checksums let every runner prove it computed the
+//! same thing.
 
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::Vector;
+use vecproc_core::Vector;
 
 /// The kernels, named as in WIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +262,16 @@ pub fn checksum_digest(d: &[u8]) -> f64 {
         .fold(0.0, |acc, &b| acc * 256.0 + f64::from(b))
 }
 
+/// The `statistics` kernel: every statistic of `values` in a [`Vector`],
+/// and the mean (0 for no values) as the checksum.
+pub fn statistics(values: &[f64]) -> Result<f64, vecproc_core::VectorError> {
+    let mut vector = Vector::new();
+    vector.add_values(values)?;
+    Ok(std::hint::black_box(vector.statistics())
+        .mean
+        .unwrap_or(0.0))
+}
+
 /// Runs `kernel` on `input` (which it may modify) and returns the checksum.
 pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
     match (kernel, input) {
@@ -270,11 +283,7 @@ pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
             sort_f64(v);
             checksum_sorted(v)
         }
-        (Kernel::Statistics, Input::F64(v)) => {
-            let mut vector = Vector::new();
-            vector.add_values(v).expect("generated values are finite");
-            vector.statistics().mean.unwrap_or(0.0)
-        }
+        (Kernel::Statistics, Input::F64(v)) => statistics(v).expect("generated values are finite"),
         (
             Kernel::Blur,
             Input::Image {
@@ -293,7 +302,7 @@ pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
             checksum_matrix(&c)
         }
         (Kernel::Sha256, Input::Bytes(data)) => checksum_digest(&sha256(data)),
-        (Kernel::Compute, Input::Terms(n)) => crate::compute(*n),
+        (Kernel::Compute, Input::Terms(n)) => vecproc_core::compute(*n),
         (Kernel::ComputeLibm, Input::Terms(n)) => compute_libm(*n),
         (kernel, _) => panic!("input does not belong to {}", kernel.name()),
     }
@@ -392,7 +401,7 @@ mod tests {
 
     #[test]
     fn libm_compute_agrees_with_platform() {
-        let (a, b) = (crate::compute(10_000), compute_libm(10_000));
+        let (a, b) = (vecproc_core::compute(10_000), compute_libm(10_000));
         assert!((a - b).abs() < 1e-10, "{a} vs {b}");
     }
 
