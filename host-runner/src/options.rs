@@ -9,6 +9,33 @@
 //! host-runner does not implement are refused by name, so a user is never
 //! silently ignored; the few that `wasmtime serve` accepts and ignores are
 //! accepted and ignored here too.
+//!
+//! ## How, and why not `CommonOptions::config()`
+//!
+//! `-W`, `-S` and `-O` are parsed by `wasmtime-cli-flags` 48.0.8, the crate `wasmtime serve`
+//! parses them with, so the keys, the value syntax (booleans, `0x` and `_` in numbers,
+//! durations, `y/n/auto`), `-X help`, and the "unknown ... option" and "failed to parse ..."
+//! messages are Wasmtime's by construction (`option_errors_match_wasmtime_serve_word_for_word`
+//! compares them with the real `wasmtime serve`). The group enums (`Wasm`, `Wasi`, `Optimize`)
+//! and `CommonOptions::configure` are private, so the public path is the whole clap parser:
+//! each argument goes through `CommonOptions::try_parse_from(["host-runner", "--wasm=ARG"])`,
+//! then `init_logging()` (without the crate's `logging` feature it only runs `configure`,
+//! which fills the public `wasm`, `wasi` and `opts` groups). `CommonOptions` is not flattened
+//! into host-runner's clap arguments because it also brings `-C`, `-D`, `-R`, `--target` and
+//! `--config`. Each parsed group is destructured field by field (`split_group!`, which names
+//! each field once, either kept or refused), so a key added to Wasmtime's group is a compile
+//! error until it is mapped, ignored or refused. What host-runner keeps of
+//! its own: the refusals by name (`keyvalue`, `config`, `nn`, `threads`, `listenfd`,
+//! `tcplisten`, proposal switches, code-generation and unimplemented `pooling-*` keys) and
+//! `wasmtime serve`'s own post-parse checks (`-Shttp=n`, `-Wcomponent-model=n`, `-Scommon`
+//! with `-Scli`, in its words). Not used: `CommonOptions::config()`. It builds a whole
+//! `Config`, applying every key host-runner refuses, and its pooling block takes only `-O`
+//! values (and `-W max-memory-size`), with no place for host-runner's defaults: the slot reset
+//! (`engine::reset_policy`: pagemap scan where available, what stays resident), the
+//! `--max-memory-size` default in the pool, epoch interruption from `--request-timeout`; a
+//! `Config` exposes no getter to amend the `PoolingAllocationConfig` afterwards, and `config()`
+//! fails on a cache it cannot load where host-runner warns and serves uncached. `engine.rs`
+//! therefore still builds the `Config` (about 40 lines) from the mapped settings.
 
 use std::time::Duration;
 

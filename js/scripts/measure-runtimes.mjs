@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The README's runtime table figures: each HTTP host of
+// The runtime table's figures (docs/runtimes.md): each HTTP host of
 // target/wasm/vector-service.wasm, one at a time, measured by the same
 // clients on the same machine:
 //

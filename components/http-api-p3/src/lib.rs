@@ -5,6 +5,33 @@
 //! The same [`vecproc_core::api::handler`] flow and the same `imported` glue
 //! as the `wasi:http@0.2` guest (`components/http-api`) decide every answer;
 //! this file only moves bytes through `wasi:http@0.3`'s streams.
+//!
+//! # How it is built, and why
+//!
+//! - cargo-component 0.21.1 cannot build it: it generates with wit-bindgen 0.41, whose async
+//!   support predates the component-model-async ABI that wasmtime 48 implements, and its
+//!   WIT handling is 0.2-era. So the p2 guests stay on cargo-component and the p3 guest is a
+//!   plain cargo crate with its own workspace, lockfile and release profile (the same size
+//!   settings as `components/`).
+//! - Bindings: the `wasip3` crate (0.10.0+wasi-0.3.2) for all of WASI, wit-bindgen 0.63's
+//!   `generate!` for our import. The crate ships its WIT and pregenerated code, so nothing is
+//!   fetched into `wit/deps/` for p3 and no WASI WIT is committed. wasmtime 48's p3 host is
+//!   `wasi:http@0.3.0`; the guest's `@0.3.2` imports and its `wasi:http/handler@0.3.2` export
+//!   link against it by semver, checked by serving the composition with the real `wasmtime
+//!   serve` 48.0.8 (the `p3` e2e suite).
+//! - Target `wasm32-unknown-unknown`, not `wasm32-wasip2`: on wasip2, Rust std goes through
+//!   wasi-libc and imports `wasi:cli/environment@0.2.x` and friends (the default panic hook
+//!   reads `RUST_BACKTRACE`), which `wasmtime serve` links only with `-S cli`; it refused
+//!   such a build (`component imports instance wasi:cli/environment@0.2.6, but a matching
+//!   implementation was not found in the linker`). On unknown-unknown std imports nothing,
+//!   and the toolchain's own `wasm-component-ld` (shipped with rustc for wasip2, found on the
+//!   linker search path) links the module and makes it a component from the bindings' type
+//!   sections. No extra tool to install, only the rustup target (`tools::TARGETS`).
+//! - The composed `vector-service-p3.wasm` imports `wasi:http/types@0.3` from the guest and
+//!   the 0.2 proxy-world interfaces the (unchanged, p2) processor uses; `wasmtime serve` links
+//!   both sets for every component without flags. It serves p3 components with instance
+//!   reuse (up to 128 requests, 16 at once, per instance); the guest holds no state between
+//!   requests, and the `p3` suite sends concurrent requests to check their answers do not mix.
 
 mod bindings {
     wit_bindgen::generate!({
