@@ -17,12 +17,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { vectorProcessor as wit } from '../gen/vector-processor/vector-processor.js';
-
-const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = resolve(jsRoot, '..');
+import { jsRoot, targetDir } from '../scripts/paths.mjs';
 
 function parseArgs(argv) {
-  const opts = { n: 1_000_000, runs: 5, out: join(repoRoot, 'target', 'js', 'boundary.json') };
+  const opts = { n: 1_000_000, runs: 5, out: join(targetDir, 'js', 'boundary.json') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--n') opts.n = Number(argv[++i]);

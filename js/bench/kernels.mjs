@@ -36,9 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { inputFor } from './inputs.mjs';
 import * as plain from './kernels-plain.mjs';
-
-const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = resolve(jsRoot, '..');
+import { jsRoot, targetDir, wasmPath } from '../scripts/paths.mjs';
 
 export const KERNELS = ['sort-i32', 'sort-f64', 'blur', 'matmul', 'sha256', 'compute', 'compute-libm', 'statistics'];
 const EXACT = new Set(['sort-i32', 'sort-f64', 'blur', 'matmul', 'sha256']);
@@ -88,7 +86,7 @@ function parseArgs(argv) {
   const opts = {
     runs: undefined,
     warmup: undefined,
-    out: join(repoRoot, 'target', 'bench', 'js.json'),
+    out: join(targetDir, 'bench', 'js.json'),
     quick: false,
     only: undefined,
     runners: undefined,
@@ -234,8 +232,8 @@ async function runners(wanted) {
   const want = (name) => !wanted || wanted.includes(name);
   const list = [];
   const components = [
-    ['jco', 'vector-kernels', join(repoRoot, 'target', 'wasm', 'vector-kernels.wasm'), false],
-    ['jco-size', 'vector-kernels-size', join(repoRoot, 'target', 'wasm', 'vector-kernels-size.wasm'), true],
+    ['jco', 'vector-kernels', wasmPath('vector-kernels.wasm'), false],
+    ['jco-size', 'vector-kernels-size', wasmPath('vector-kernels-size.wasm'), true],
   ];
   for (const [prefix, dir, wasm, optional] of components) {
     if (!want(`${prefix}-guest`) && !want(`${prefix}-host`)) continue;

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 
 import { buildEdge } from '../edge/build.mjs';
 import { startWorkerd, stopProcess } from '../edge/workerd.mjs';
-import { freePort, randomValues, repoRoot } from '../test/helpers.mjs';
+import { freePort, randomValues, repoRoot, targetDir, wasmPath } from '../test/helpers.mjs';
 import { startWasmtimeServe, wasmtimeBin } from '../test/servers.mjs';
 import { jcoBin } from './transpile.mjs';
 
@@ -34,8 +34,8 @@ const seconds = opt('--seconds', 5);
 const n = opt('--n', 30);
 delete process.env.RUST_BACKTRACE;
 
-const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
-const hostRunner = join(repoRoot, 'target', 'release', 'host-runner');
+const service = wasmPath('vector-service.wasm');
+const hostRunner = join(targetDir, 'release', 'host-runner');
 const sortBody = JSON.stringify(Array.from(randomValues(100_000, 0xbe_7c4n)));
 
 function wrk(url) {

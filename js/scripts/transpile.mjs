@@ -26,13 +26,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const repoRoot = resolve(jsRoot, '..');
-export const defaultWasm = join(repoRoot, 'target', 'wasm', 'vector-processor.wasm');
+import { jsRoot, wasmPath } from './paths.mjs';
+
+export { jsRoot, repoRoot } from './paths.mjs';
+export const defaultWasm = wasmPath('vector-processor.wasm');
 export const defaultOut = join(jsRoot, 'gen', 'vector-processor');
-export const kernelsWasm = join(repoRoot, 'target', 'wasm', 'vector-kernels.wasm');
+export const kernelsWasm = wasmPath('vector-kernels.wasm');
 export const kernelsOut = join(jsRoot, 'gen', 'vector-kernels');
-export const kernelsSizeWasm = join(repoRoot, 'target', 'wasm', 'vector-kernels-size.wasm');
+export const kernelsSizeWasm = wasmPath('vector-kernels-size.wasm');
 export const kernelsSizeOut = join(jsRoot, 'gen', 'vector-kernels-size');
 
 /** Path of the jco command-line entry point inside node_modules. */

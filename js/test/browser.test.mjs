@@ -14,10 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { startDemoServer } from '../scripts/serve-demo.mjs';
-import { jsRoot, repoRoot } from './helpers.mjs';
+import { jsRoot, repoRoot, targetDir } from './helpers.mjs';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const outDir = join(repoRoot, 'target', 'js');
+const outDir = join(targetDir, 'js');
 const N = 1_000_000;
 
 const CHROMIUM_ARGS = [

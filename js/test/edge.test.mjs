@@ -19,11 +19,11 @@ import { after, before, describe, test } from 'node:test';
 import { buildEdge } from '../edge/build.mjs';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES } from '../edge/limits.js';
 import { startWorkerd } from '../edge/workerd.mjs';
-import { fixtures, prerequisite, randomValues, repoRoot } from './helpers.mjs';
+import { fixtures, prerequisite, randomValues, repoRoot, wasmPath } from './helpers.mjs';
 import { startWasmtimeServe, wasmtimeBin } from './servers.mjs';
 
-const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
-const misbehaving = join(repoRoot, 'target', 'wasm', 'fixtures', 'misbehaving.wasm');
+const service = wasmPath('vector-service.wasm');
+const misbehaving = wasmPath(join('fixtures', 'misbehaving.wasm'));
 const wasmtime = wasmtimeBin();
 const skip = prerequisite(
   !existsSync(service) && `${service} is not built`,

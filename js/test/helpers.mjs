@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const repoRoot = resolve(jsRoot, '..');
+import { jsRoot } from '../scripts/paths.mjs';
+
+export { jsRoot, repoRoot, targetDir, wasmPath } from '../scripts/paths.mjs';
 
 /**
  * A suite's skip reason for a missing prerequisite (a file not built, a tool

@@ -15,9 +15,9 @@ import { after, before, describe, test } from 'node:test';
 
 import { jcoBin } from '../scripts/transpile.mjs';
 import { startWasmtimeServe, stopProcess, wasmtimeBin } from './servers.mjs';
-import { assertClose, assertStatistics, fixtures, freePort, prerequisite, repoRoot } from './helpers.mjs';
+import { assertClose, assertStatistics, fixtures, freePort, prerequisite, repoRoot, wasmPath } from './helpers.mjs';
 
-const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
+const service = wasmPath('vector-service.wasm');
 const snake = (key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Starts `jco serve` on a free port; resolves once it is listening. */

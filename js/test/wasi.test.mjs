@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import { WASI } from 'node:wasi';
 
-import { fixtures, prerequisite, randomValues, repoRoot } from './helpers.mjs';
+import { fixtures, prerequisite, randomValues, repoRoot, targetDir, wasmPath } from './helpers.mjs';
 import { startWasmtimeServe, wasmtimeBin } from './servers.mjs';
 
 // Node 20's node:wasi aborts the process (a fatal error or SIGSEGV in
@@ -24,9 +24,9 @@ import { startWasmtimeServe, wasmtimeBin } from './servers.mjs';
 // reading a 19 MB stdin does; without fast API calls it is correct.
 v8.setFlagsFromString('--no-turbo-fast-api-calls');
 
-const command = join(repoRoot, 'target', 'wasm', 'vecproc.wasm');
-const service = join(repoRoot, 'target', 'wasm', 'vector-service.wasm');
-const native = process.env.VECPROC_CLI ?? join(repoRoot, 'target', 'debug', 'vecproc');
+const command = wasmPath('vecproc.wasm');
+const service = wasmPath('vector-service.wasm');
+const native = process.env.VECPROC_CLI ?? join(targetDir, 'debug', 'vecproc');
 const wasmtime = wasmtimeBin();
 const wasmerCli = process.env.VECPROC_WASMER;
 

@@ -21,9 +21,26 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a built component under `target/wasm/`, failing clearly if absent.
+/// cargo's target directory: `$VECPROC_TARGET_DIR` (which `cargo xtask`
+/// sets from `cargo metadata`), else `$CARGO_TARGET_DIR`, else `target/`
+/// under the repository root.
+pub fn target_dir() -> PathBuf {
+    for var in ["VECPROC_TARGET_DIR", "CARGO_TARGET_DIR"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            return if dir.is_absolute() {
+                dir
+            } else {
+                repo_root().join(dir)
+            };
+        }
+    }
+    repo_root().join("target")
+}
+
+/// Path of a built component under `<target>/wasm/`, failing clearly if absent.
 pub fn artifact(name: &str) -> PathBuf {
-    let path = repo_root().join("target/wasm").join(name);
+    let path = target_dir().join("wasm").join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo xtask build` (or `cargo xtask test`) first",
@@ -53,12 +70,12 @@ pub fn wasmtime_bin() -> PathBuf {
 }
 
 /// The `host-runner` executable: `$VECPROC_HOST_RUNNER`, else the workspace's
-/// `target/debug/host-runner` (`cargo xtask test` builds it first).
+/// `<target>/debug/host-runner` (`cargo xtask test` builds it first).
 pub fn host_runner_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("VECPROC_HOST_RUNNER") {
         return PathBuf::from(p);
     }
-    let p = repo_root().join("target/debug/host-runner");
+    let p = target_dir().join("debug/host-runner");
     assert!(
         p.exists(),
         "{} is missing: run `cargo build -p host-runner` (cargo xtask test does)",

@@ -193,12 +193,12 @@ pub fn wkg_bin() -> PathBuf {
 }
 
 /// The xtask executable (`$VECPROC_XTASK`, set by `cargo xtask test`, else
-/// `target/debug/xtask`).
+/// `<target>/debug/xtask`).
 pub fn xtask_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("VECPROC_XTASK") {
         return PathBuf::from(p);
     }
-    crate::repo_root().join("target/debug/xtask")
+    crate::target_dir().join("debug/xtask")
 }
 
 /// Writes an ECDSA P-256 key pair with openssl, as the README tells users

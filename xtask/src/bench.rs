@@ -90,7 +90,7 @@ fn cargo() -> Command {
 /// Runs every runner and writes the report.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.report_only {
-        return report(root, &root.join("target/bench"));
+        return report(root, &crate::paths::target().join("bench"));
     }
     if args.startup_only {
         return crate::bench_startup::bench(root, args.quick);
@@ -99,7 +99,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if !args.no_serve && !ensure_wrk() {
         eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
     } else if !args.no_serve {
-        let wasmtime = crate::tools::ensure(root, &crate::tools::WASMTIME)?;
+        let wasmtime = crate::tools::ensure(&crate::tools::WASMTIME)?;
         step("building host-runner and vecproc-native-server (release)");
         run(cargo()
             .current_dir(root)
@@ -113,11 +113,10 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             "vecproc-native-server",
         ]))?;
         crate::bench_serve::bench(
-            root,
             &crate::bench_serve::Servers {
                 wasmtime: &wasmtime,
-                host_runner: &root.join("target/release/host-runner"),
-                native: &root.join("target/release/vecproc-native-server"),
+                host_runner: &crate::paths::target().join("release/host-runner"),
+                native: &crate::paths::target().join("release/vecproc-native-server"),
             },
             if args.quick { 1 } else { args.seconds },
             if args.quick { 1 } else { args.rounds.max(1) },
@@ -127,7 +126,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         return Ok(());
     }
     let variants = build::build_bench_variants(root)?;
-    let out = root.join("target/bench");
+    let out = crate::paths::target().join("bench");
     fs::create_dir_all(&out)?;
     let quick: &[&str] = if args.quick { &["--quick"] } else { &[] };
     let runs = args.runs.to_string();
@@ -152,17 +151,19 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         step(&format!(
             "running native and Wasmtime runners -> target/bench/{file}"
         ));
-        run(Command::new(root.join("target/release/vecproc-bench"))
-            .arg("--wasm")
-            .arg(&variants.shipped)
-            .arg("--o3")
-            .arg(&variants.o3)
-            .arg("--size")
-            .arg(&variants.size)
-            .args(["--runs", &runs])
-            .args(quick)
-            .arg("--out")
-            .arg(out.join(file)))?;
+        run(
+            Command::new(crate::paths::target().join("release/vecproc-bench"))
+                .arg("--wasm")
+                .arg(&variants.shipped)
+                .arg("--o3")
+                .arg(&variants.o3)
+                .arg("--size")
+                .arg(&variants.size)
+                .args(["--runs", &runs])
+                .args(quick)
+                .arg("--out")
+                .arg(out.join(file)),
+        )?;
     }
     if !args.no_js {
         js::prepare(root)?;

@@ -229,8 +229,8 @@ struct Target {
 /// Every (server, component) pair measured, in table order; the first wasm
 /// row is the baseline of the req/s ratio. The p3 rows are there when
 /// `target/wasm/vector-service-p3.wasm` has been built.
-fn targets(servers: &Servers, root: &Path) -> Vec<Target> {
-    let wasm = root.join("target/wasm");
+fn targets(servers: &Servers) -> Vec<Target> {
+    let wasm = crate::paths::wasm();
     let p2 = wasm.join("vector-service.wasm");
     let p3 = wasm.join("vector-service-p3.wasm");
     // host-runner's slot-reset defaults, spelled as `wasmtime serve` flags:
@@ -286,8 +286,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Runs the serving benchmark.
-pub fn bench(root: &Path, servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
-    let out = root.join("target/bench");
+pub fn bench(servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
+    let out = crate::paths::target().join("bench");
     fs::create_dir_all(&out)?;
     // POST /stats with 10,000 values, as a wrk script.
     let values: Vec<String> = (0..10_000)
@@ -306,7 +306,7 @@ pub fn bench(root: &Path, servers: &Servers, seconds: u32, rounds: u32) -> Resul
         ("GET /compute?n=1000", "/compute?n=1000", None),
         ("POST /stats (10,000 values)", "/stats", Some(&script)),
     ];
-    let targets = targets(servers, root);
+    let targets = targets(servers);
     let configs: [(&str, Vec<&str>); 2] = [
         (
             "defaults (p2: a fresh instance per request; p3: reuse 128, 16 at once)",

@@ -369,7 +369,7 @@ pub fn bench(root: &Path, quick: bool) -> Result<()> {
                 .args(["build", "--release", "-p", "vecproc-bench", "--bin"])
                 .arg("vecproc-native-server"),
         )?;
-        Some(root.join("target/release/vecproc-native-server"))
+        Some(crate::paths::target().join("release/vecproc-native-server"))
     } else {
         eprintln!("    crates/vecproc-bench has no vecproc-native-server: no native server rows");
         None
@@ -380,9 +380,9 @@ pub fn bench(root: &Path, quick: bool) -> Result<()> {
             .current_dir(root)
             .args(["build", "--release", "-p", "vecproc-cli"]),
     )?;
-    let cli = root.join("target/release/vecproc");
+    let cli = crate::paths::target().join("release/vecproc");
 
-    let out = root.join("target/bench");
+    let out = crate::paths::target().join("bench");
     let tmp = out.join("startup-tmp");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;

@@ -18,7 +18,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::run::{run, step};
-use crate::{tools, wit};
+use crate::{paths, tools, wit};
 
 /// Paths of the built artifacts.
 pub struct Artifacts {
@@ -31,18 +31,20 @@ pub struct Artifacts {
 /// `target/wasm/vector-service.wasm`.
 pub fn build_service(root: &Path) -> Result<Artifacts> {
     tools::ensure_targets()?;
-    let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
-    let wac = tools::ensure(root, &tools::WAC)?;
+    let cargo_component = tools::ensure(&tools::CARGO_COMPONENT)?;
+    let wac = tools::ensure(&tools::WAC)?;
     wit::fetch(root)?;
 
     step("building the HTTP guest (cargo component build --release -p http-api)");
     run(Command::new(&cargo_component)
         .current_dir(root.join("components"))
-        .args(["component", "build", "--release", "-p", "http-api"]))?;
+        .args(["component", "build", "--release", "-p", "http-api"])
+        .arg("--target-dir")
+        .arg(paths::guests("components")))?;
 
-    let out = root.join("target/wasm");
+    let out = crate::paths::wasm();
     fs::create_dir_all(&out)?;
-    let built = root.join("components/target/wasm32-wasip1/release/http_api.wasm");
+    let built = paths::guests("components").join("wasm32-wasip1/release/http_api.wasm");
     fs::copy(&built, out.join("http-api.wasm"))
         .with_context(|| format!("copying {}", built.display()))?;
     build_component(root, &cargo_component, &SHIPPED_PROCESSOR)?;
@@ -65,12 +67,14 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     let artifacts = build_service(root)?;
     let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
     let wac = tools::path_of(&tools::WAC);
-    let out = root.join("target/wasm");
+    let out = crate::paths::wasm();
 
     step("building fixture guests (tests/fixtures)");
     run(Command::new(&cargo_component)
         .current_dir(root.join("tests/fixtures"))
-        .args(["component", "build", "--release", "--workspace"]))?;
+        .args(["component", "build", "--release", "--workspace"])
+        .arg("--target-dir")
+        .arg(paths::guests("fixtures")))?;
     fs::create_dir_all(out.join("fixtures"))?;
     // The fixture imports a growable table (`tables`), which Rust cannot
     // provide: a hand-written component does, plugged in with wac.
@@ -83,7 +87,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     step("composing target/wasm/fixtures/misbehaving.wasm (wac plug, with table-grower.wasm)");
     run(Command::new(&wac)
         .arg("plug")
-        .arg(root.join("tests/fixtures/target/wasm32-wasip1/release/misbehaving.wasm"))
+        .arg(paths::guests("fixtures").join("wasm32-wasip1/release/misbehaving.wasm"))
         .arg("--plug")
         .arg(&grower)
         .arg("-o")
@@ -95,10 +99,12 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root.join("tests/fixtures-std"))
-            .args(["build", "--release", "--target", "wasm32-wasip2"]),
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(paths::guests("fixtures-std")),
     )?;
     fs::copy(
-        root.join("tests/fixtures-std/target/wasm32-wasip2/release/cli_guest.wasm"),
+        paths::guests("fixtures-std").join("wasm32-wasip2/release/cli_guest.wasm"),
         out.join("fixtures/cli-guest.wasm"),
     )
     .context("copying the cli-guest fixture")?;
@@ -107,10 +113,12 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root.join("tests/fixtures-p3"))
-            .args(["build", "--release"]),
+            .args(["build", "--release"])
+            .arg("--target-dir")
+            .arg(paths::guests("fixtures-p3")),
     )?;
     fs::copy(
-        root.join("tests/fixtures-p3/target/wasm32-unknown-unknown/release/misbehaving_p3.wasm"),
+        paths::guests("fixtures-p3").join("wasm32-unknown-unknown/release/misbehaving_p3.wasm"),
         out.join("fixtures/misbehaving-p3.wasm"),
     )
     .context("copying the misbehaving-p3 fixture")?;
@@ -127,7 +135,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
             .args(["--profile", "wasm-cli"]),
     )?;
     fs::copy(
-        root.join("target/wasm32-wasip1/wasm-cli/vecproc.wasm"),
+        crate::paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
         out.join("vecproc.wasm"),
     )
     .context("copying vecproc.wasm")?;
@@ -152,8 +160,9 @@ pub fn build(root: &Path) -> Result<Artifacts> {
 struct ComponentBuild {
     /// The cargo package.
     package: &'static str,
-    /// Directory under `components/target/`; `None` for the workspace
-    /// profile (opt-level "s", no SIMD) in the default target directory.
+    /// Target directory under `<target>/guests/`; `None` for the workspace
+    /// profile (opt-level "s", no SIMD) in the workspace's own
+    /// ([`paths::guests`]`("components")`).
     target_dir: Option<&'static str>,
     /// `opt-level` of the release profile for this build.
     opt_level: &'static str,
@@ -171,7 +180,7 @@ struct ComponentBuild {
 /// `cargo xtask test` runs it on all of them.
 const SHIPPED_PROCESSOR: ComponentBuild = ComponentBuild {
     package: "vector-processor",
-    target_dir: Some("o3-simd"),
+    target_dir: Some("components-o3-simd"),
     opt_level: "3",
     simd: true,
     file: "vector-processor.wasm",
@@ -197,7 +206,7 @@ const SIZE_KERNELS: ComponentBuild = ComponentBuild {
 /// The benchmark's variant at opt-level 3 without SIMD.
 const O3_KERNELS: ComponentBuild = ComponentBuild {
     package: "vector-kernels",
-    target_dir: Some("o3"),
+    target_dir: Some("components-o3"),
     opt_level: "3",
     simd: false,
     file: "vector-kernels-o3.wasm",
@@ -212,8 +221,8 @@ fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> R
         b.file
     ));
     let target_dir = match b.target_dir {
-        Some(dir) => root.join("components/target").join(dir),
-        None => root.join("components/target"),
+        Some(dir) => paths::guests(dir),
+        None => paths::guests("components"),
     };
     let mut cmd = Command::new(cargo_component);
     cmd.current_dir(root.join("components")).args([
@@ -223,16 +232,15 @@ fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> R
         "-p",
         b.package,
     ]);
+    cmd.arg("--target-dir").arg(&target_dir);
     if b.target_dir.is_some() {
-        cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level)
-            .arg("--target-dir")
-            .arg(&target_dir);
+        cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level);
     }
     if b.simd {
         cmd.env("RUSTFLAGS", "-C target-feature=+simd128");
     }
     run(&mut cmd)?;
-    let out = root.join("target/wasm").join(b.file);
+    let out = crate::paths::wasm().join(b.file);
     let built = target_dir
         .join("wasm32-wasip1/release")
         .join(format!("{}.wasm", b.package.replace('-', "_")));
@@ -255,9 +263,9 @@ pub struct BenchVariants {
 
 /// Builds the opt-level 3 variant and checks the other two exist.
 pub fn build_bench_variants(root: &Path) -> Result<BenchVariants> {
-    let cargo_component = tools::ensure(root, &tools::CARGO_COMPONENT)?;
+    let cargo_component = tools::ensure(&tools::CARGO_COMPONENT)?;
     let o3 = build_component(root, &cargo_component, &O3_KERNELS)?;
-    let wasm = root.join("target/wasm");
+    let wasm = crate::paths::wasm();
     let (shipped, size) = (
         wasm.join(SHIPPED_KERNELS.file),
         wasm.join(SIZE_KERNELS.file),
@@ -284,7 +292,7 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
             .current_dir(root)
             .args(["build", "--release", "-p", "host-runner"]),
     )?;
-    Ok(root.join("target/release/host-runner"))
+    Ok(crate::paths::target().join("release/host-runner"))
 }
 
 /// Builds the WASI 0.3 HTTP guest (`components/http-api-p3`, a cargo
@@ -301,9 +309,12 @@ fn build_p3(root: &Path, wac: &Path, out: &Path) -> Result<()> {
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root.join("components/http-api-p3"))
-            .args(["build", "--release"]),
+            .args(["build", "--release"])
+            .arg("--target-dir")
+            .arg(paths::guests("http-api-p3")),
     )?;
-    let built = root.join("components/target/p3/wasm32-unknown-unknown/release/http_api_p3.wasm");
+    let built =
+        paths::guests("http-api-p3").join("wasm32-unknown-unknown/release/http_api_p3.wasm");
     fs::copy(&built, out.join("http-api-p3.wasm"))
         .with_context(|| format!("copying {}", built.display()))?;
     step("composing target/wasm/vector-service-p3.wasm (wac plug)");

@@ -134,21 +134,21 @@ impl Default for Args {
 /// `cargo xtask contract`: build, then check.
 pub fn contract(root: &Path, args: Args) -> Result<()> {
     crate::build::build(root)?;
-    let wasmtime = crate::tools::ensure(root, &crate::tools::WASMTIME)?;
+    let wasmtime = crate::tools::ensure(&crate::tools::WASMTIME)?;
     check(root, &wasmtime, &args)
 }
 
 /// Installs schemathesis if needed and runs it against `wasmtime serve`.
 pub fn check(root: &Path, wasmtime: &Path, args: &Args) -> Result<()> {
-    let schemathesis = ensure_schemathesis(root)?;
-    let dir = root.join("target/contract");
+    let schemathesis = ensure_schemathesis()?;
+    let dir = crate::paths::target().join("contract");
     fs::create_dir_all(&dir)?;
     fs::write(
         dir.join("vecproc_hooks.py"),
         HOOKS.replace("@CAP@", &COMPUTE_CAP.to_string()),
     )?;
     let schema = root.join("components/http-api/openapi.yaml");
-    let component = root.join("target/wasm/vector-service.wasm");
+    let component = crate::paths::target().join("wasm/vector-service.wasm");
     let server = Server::start(wasmtime, &component)?;
     step(&format!(
         "checking the OpenAPI contract with schemathesis {SCHEMATHESIS_VERSION} against wasmtime serve on {} (all checks, {} examples, seed {}, at most {} s)",
@@ -189,8 +189,8 @@ pub fn check(root: &Path, wasmtime: &Path, args: &Args) -> Result<()> {
 }
 
 /// The venv's `schemathesis`, installed at the pinned version if missing.
-fn ensure_schemathesis(root: &Path) -> Result<PathBuf> {
-    let venv = root.join("target/schemathesis-venv");
+fn ensure_schemathesis() -> Result<PathBuf> {
+    let venv = crate::paths::target().join("schemathesis-venv");
     let bin = venv.join("bin/schemathesis");
     let installed = output(Command::new(&bin).arg("--version"))
         .is_some_and(|v| v.split_whitespace().any(|w| w == SCHEMATHESIS_VERSION));
@@ -206,7 +206,7 @@ fn ensure_schemathesis(root: &Path) -> Result<PathBuf> {
     run(Command::new(&python).args(["-m", "venv"]).arg(&venv)).with_context(|| {
         format!("creating a venv with {python} (on Debian: apt-get install python3-venv)")
     })?;
-    let constraints = root.join("target/contract-constraints.txt");
+    let constraints = crate::paths::target().join("contract-constraints.txt");
     fs::write(&constraints, CONSTRAINTS)?;
     run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check", "-c"])

@@ -52,7 +52,7 @@ pub fn edge(root: &Path, args: Args) -> Result<()> {
     let limit = max_body_bytes()?;
     let artifacts = build::build(root)?;
     let js_dir = js::prepare_node(root)?;
-    let out = root.join("target/edge");
+    let out = crate::paths::target().join("edge");
 
     step("edge: building the worker into target/edge/ (jco transpile --instantiation async, esbuild)");
     run(Command::new("node")

@@ -75,7 +75,7 @@ pub fn fuzz(root: &Path, args: Args) -> Result<()> {
         },
     };
     ensure_nightly()?;
-    tools::ensure(root, &CARGO_FUZZ)?;
+    tools::ensure(&CARGO_FUZZ)?;
     let fuzz_dir = root.join("fuzz");
     let logs = fuzz_dir.join("target/logs");
     fs::create_dir_all(&logs)?;

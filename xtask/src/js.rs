@@ -48,15 +48,12 @@ pub struct Tools<'a> {
 /// prerequisite is missing fails instead of skipping.
 pub fn test(root: &Path, tools: &Tools) -> Result<()> {
     let js = js_dir(root);
-    require_built(
-        root,
-        &[
-            "vector-processor.wasm",
-            "vector-kernels.wasm",
-            "vector-service.wasm",
-            "vecproc.wasm",
-        ],
-    )?;
+    require_built(&[
+        "vector-processor.wasm",
+        "vector-kernels.wasm",
+        "vector-service.wasm",
+        "vecproc.wasm",
+    ])?;
     require_node()?;
     ensure_node_modules(&js)?;
     ensure_chromium()?;
@@ -66,7 +63,7 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
         let mut cmd = node(&js);
         cmd.env("VECPROC_REQUIRE_ALL", "1")
             .env("VECPROC_WASMTIME", tools.wasmtime)
-            .env("VECPROC_CLI", root.join("target/debug/vecproc"));
+            .env("VECPROC_CLI", crate::paths::target().join("debug/vecproc"));
         match tools.wasmer {
             Some(wasmer) => cmd.env("VECPROC_WASMER", wasmer),
             None => cmd.env_remove("VECPROC_WASMER"),
@@ -90,7 +87,7 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
         .env("CHROMIUM", CHROMIUM))?;
     eprintln!(
         "    screenshot: {}",
-        root.join("target").join("js").join("demo.png").display()
+        crate::paths::target().join("js").join("demo.png").display()
     );
     Ok(())
 }
@@ -99,7 +96,7 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
 /// `http://127.0.0.1:{port}/demo/` until interrupted.
 pub fn demo(root: &Path, port: u16) -> Result<()> {
     let js = js_dir(root);
-    require_built(root, &["vector-processor.wasm"])?;
+    require_built(&["vector-processor.wasm"])?;
     require_node()?;
     ensure_node_modules(&js)?;
     transpile(&js)?;
@@ -125,7 +122,7 @@ pub fn prepare_node(root: &Path) -> Result<PathBuf> {
 /// benchmark's JavaScript runners).
 pub fn prepare(root: &Path) -> Result<()> {
     let js = js_dir(root);
-    require_built(root, &["vector-processor.wasm"])?;
+    require_built(&["vector-processor.wasm"])?;
     require_node()?;
     ensure_node_modules(&js)?;
     transpile(&js)
@@ -142,9 +139,9 @@ fn node(js: &Path) -> Command {
     cmd
 }
 
-fn require_built(root: &Path, names: &[&str]) -> Result<()> {
+fn require_built(names: &[&str]) -> Result<()> {
     for name in names {
-        let wasm = root.join("target").join("wasm").join(name);
+        let wasm = crate::paths::wasm().join(name);
         if !wasm.is_file() {
             bail!(
                 "{} is missing: build it first (`cargo xtask build`)",

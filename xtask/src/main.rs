@@ -10,6 +10,7 @@ mod contract;
 mod edge;
 mod fuzz;
 mod js;
+mod paths;
 mod publish;
 mod run;
 mod serve;
@@ -64,6 +65,7 @@ fn main() -> Result<()> {
     forget_cargo_run_package_env();
     let cli = Cli::parse();
     let root = repo_root();
+    paths::init(&root)?;
     match cli.task {
         Task::Build => build::build(&root).map(|_| ()),
         Task::Serve(args) => serve::serve(&root, args),

@@ -172,7 +172,7 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
     if !args.no_build {
         build::build(root)?;
     }
-    let wkg = tools::ensure(root, &tools::WKG)?;
+    let wkg = tools::ensure(&tools::WKG)?;
     let host_runner = build::host_runner(root)?;
     let plain_http = args.insecure || is_loopback(&args.registry);
     let registry_flags: Vec<String> = if plain_http {
@@ -198,7 +198,7 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
     let mut plan = Vec::new();
     for pkg in &PACKAGES {
         let meta = crate_meta(root, pkg.krate)?;
-        let file = root.join("target/wasm").join(format!("{}.wasm", pkg.name));
+        let file = crate::paths::wasm().join(format!("{}.wasm", pkg.name));
         if !file.is_file() {
             bail!("{} is missing: run cargo xtask build first", file.display());
         }

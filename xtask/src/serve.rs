@@ -36,7 +36,7 @@ pub fn serve(root: &Path, args: Args) -> Result<()> {
     let artifacts = build::build_service(root)?;
     let mut cmd = match args.runtime {
         Runtime::HostRunner => Command::new(build::host_runner(root)?),
-        Runtime::Wasmtime => Command::new(tools::ensure(root, &tools::WASMTIME)?),
+        Runtime::Wasmtime => Command::new(tools::ensure(&tools::WASMTIME)?),
     };
     step(&format!("serving on http://{}/ (Ctrl-C stops)", args.addr));
     cmd.arg("serve")

@@ -353,10 +353,14 @@ fn one(
 pub fn soak(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
     let bin = build::host_runner(root)?;
-    let mut service = Server::start(&bin, &root.join("target/wasm/vector-service.wasm"), &[])?;
+    let mut service = Server::start(
+        &bin,
+        &crate::paths::target().join("wasm/vector-service.wasm"),
+        &[],
+    )?;
     let mut fixture = Server::start(
         &bin,
-        &root.join("target/wasm/fixtures/misbehaving.wasm"),
+        &crate::paths::target().join("wasm/fixtures/misbehaving.wasm"),
         &["-Wtimeout=1s", "-Wmax-memory-size=67108864"],
     )?;
     step(&format!(
@@ -457,7 +461,7 @@ pub fn soak(root: &Path, args: Args) -> Result<()> {
         "crashes": crashes,
         "servers": servers,
     });
-    let dir = root.join("target/soak");
+    let dir = crate::paths::target().join("soak");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("report.json"),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::run::{run, step};
-use crate::{apt, build, tools};
+use crate::{apt, build, paths, tools};
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
@@ -60,15 +60,15 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         ]))?;
     }
     build::build(root)?;
-    let wasmtime = tools::ensure(root, &tools::WASMTIME)?;
+    let wasmtime = tools::ensure(&tools::WASMTIME)?;
     // For js/test/wasi.test.mjs: `wasmer run` only when asked for.
     let wasmer = match std::env::var_os("VECPROC_WASMER") {
         Some(path) => Some(std::path::PathBuf::from(path)),
-        None if args.wasmer_cli => Some(tools::ensure(root, &tools::WASMER)?),
+        None if args.wasmer_cli => Some(tools::ensure(&tools::WASMER)?),
         None => None,
     };
     // The registry suite: the real wkg, Debian's OCI registry and htpasswd.
-    let wkg = tools::ensure(root, &tools::WKG)?;
+    let wkg = tools::ensure(&tools::WKG)?;
     apt::ensure(
         "/usr/bin/docker-registry",
         &["docker-registry", "apache2-utils"],
@@ -102,6 +102,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             let out = Command::new(&cargo_component)
                 .current_dir(root.join(dir))
                 .args(["component", "clippy", "--release", "--workspace"])
+                .arg("--target-dir")
+                .arg(paths::guests_of(dir))
                 .output()?;
             let text = String::from_utf8_lossy(&out.stderr);
             eprint!("{text}");
@@ -110,26 +112,22 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             }
         }
         step("linting std-Rust fixture guests (cargo clippy --target wasm32-wasip2 -D warnings)");
-        run(cargo().current_dir(root.join("tests/fixtures-std")).args([
-            "clippy",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        run(cargo()
+            .current_dir(root.join("tests/fixtures-std"))
+            .args(["clippy", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(paths::guests("fixtures-std"))
+            .args(["--", "-D", "warnings"]))?;
         for dir in ["components/http-api-p3", "tests/fixtures-p3"] {
             step(&format!(
                 "linting WASI 0.3 guests ({dir}, cargo clippy -D warnings)"
             ));
-            run(cargo().current_dir(root.join(dir)).args([
-                "clippy",
-                "--release",
-                "--",
-                "-D",
-                "warnings",
-            ]))?;
+            run(cargo()
+                .current_dir(root.join(dir))
+                .args(["clippy", "--release"])
+                .arg("--target-dir")
+                .arg(paths::guests_of(dir))
+                .args(["--", "-D", "warnings"]))?;
         }
     }
 
@@ -141,7 +139,10 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     run(cargo()
         .current_dir(root)
         .env("VECPROC_WASMTIME", &wasmtime)
-        .env("VECPROC_HOST_RUNNER", root.join("target/debug/host-runner"))
+        .env(
+            "VECPROC_HOST_RUNNER",
+            crate::paths::target().join("debug/host-runner"),
+        )
         .env("VECPROC_WKG", &wkg)
         .env("VECPROC_XTASK", std::env::current_exe()?)
         .args(["test", "--workspace"]))?;

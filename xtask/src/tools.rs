@@ -107,7 +107,7 @@ fn installed_version_matches(tool: &Tool) -> bool {
 }
 
 /// Installs `tool` at its pinned version unless it is already there.
-pub fn ensure(root: &Path, tool: &Tool) -> Result<PathBuf> {
+pub fn ensure(tool: &Tool) -> Result<PathBuf> {
     if installed_version_matches(tool) {
         eprintln!("    {} {} is installed", tool.bin, tool.version);
         return Ok(path_of(tool));
@@ -119,7 +119,7 @@ pub fn ensure(root: &Path, tool: &Tool) -> Result<PathBuf> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["install", "--locked", tool.krate, "--version", tool.version])
         .arg("--target-dir")
-        .arg(root.join("target/tool-builds"));
+        .arg(crate::paths::target().join("tool-builds"));
     if let Some(features) = tool.features {
         cmd.args(["--no-default-features", "--features", features]);
     }

@@ -28,7 +28,7 @@ pub fn fetch(root: &Path) -> Result<()> {
     step(&format!(
         "fetching WASI WIT from crates.io package {CRATE} {VERSION}"
     ));
-    let scratch = root.join("target/wasi-wit");
+    let scratch = crate::paths::target().join("wasi-wit");
     fs::create_dir_all(scratch.join("src"))?;
     fs::write(
         scratch.join("Cargo.toml"),

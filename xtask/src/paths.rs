@@ -1,0 +1,72 @@
+//! Where the tasks write: cargo's target directory for the root workspace,
+//! as `cargo metadata` reports it (so `CARGO_TARGET_DIR` and
+//! `build.target-dir` are honoured), and the places under it the tasks share.
+//!
+//! [`init`] runs once at startup and exports the directory as
+//! `VECPROC_TARGET_DIR`, which the test harness (`tests/src/lib.rs`) and the
+//! JavaScript scripts read, so every consumer looks in the same place and a
+//! stale `target/` elsewhere is never picked up.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Context, Result};
+
+static TARGET: OnceLock<PathBuf> = OnceLock::new();
+
+/// Asks cargo for the root workspace's target directory and exports it.
+pub fn init(root: &Path) -> Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .output()
+        .context("running cargo metadata")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing cargo metadata's output")?;
+    let dir = meta["target_directory"]
+        .as_str()
+        .ok_or_else(|| anyhow!("cargo metadata names no target_directory"))?;
+    let dir = PathBuf::from(dir);
+    std::env::set_var("VECPROC_TARGET_DIR", &dir);
+    let _ = TARGET.set(dir);
+    Ok(())
+}
+
+/// The root workspace's target directory (`target/` unless configured).
+pub fn target() -> &'static Path {
+    TARGET.get().expect("paths::init runs first")
+}
+
+/// `<target>/wasm`: every built component and module.
+pub fn wasm() -> PathBuf {
+    target().join("wasm")
+}
+
+/// The target directory for the guest or fixture workspace `name`
+/// (`<target>/guests/<name>`): passed as `--target-dir` to every build and
+/// lint of that workspace, so they share one cache.
+pub fn guests(name: &str) -> PathBuf {
+    target().join("guests").join(name)
+}
+
+/// [`guests`] for the workspace in `dir` (relative to the root, such as
+/// `components/http-api-p3`), named by its last component.
+pub fn guests_of(dir: &str) -> PathBuf {
+    let name = Path::new(dir)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(dir);
+    guests(name)
+}
