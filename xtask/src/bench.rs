@@ -1,26 +1,22 @@
-//! `cargo xtask bench`: the "native vs WASM vs JavaScript" table, reproduced
-//! on this machine in one run.
+//! `cargo xtask bench`: builds what is measured, then runs the measurements,
+//! which live in `crates/vecproc-bench` (`vecproc-bench
+//! kernels|serve|startup|report`) and `js/bench/kernels.mjs`; this module
+//! only builds, installs and invokes.
 //!
-//! Builds the benchmark component `vector-kernels.wasm` as the processor
-//! ships (opt-level 3 with `simd128`; an opt-level 3 build without SIMD and
-//! the size-optimised build are measured beside it), runs `vecproc-bench`
-//! (native, and the component in Wasmtime timed inside the guest and from
-//! the host), once more with
-//! sha2's portable code path, then
-//! the JavaScript runners in Node (`js/bench/kernels.mjs`: the component via
-//! jco, and plain JS). Writes `target/bench/report.md`, `report.json` and
-//! `chart.svg`. Timings are printed and reported, never asserted.
+//! The kernels run in the benchmark component `vector-kernels.wasm`, built as
+//! the processor ships (opt-level 3 with `simd128`) and, beside it, at
+//! opt-level 3 without SIMD and for size; natively once more with sha2's
+//! portable code path; and in Node (jco, plain JavaScript). Everything is
+//! written to `<target>/bench/`. Timings are printed and reported, never
+//! asserted.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
-use serde_json::{json, Value};
+use anyhow::Result;
 
-use crate::run::{output, run, step};
+use crate::run::{run, step};
 use crate::{build, js};
 
 /// Options of `cargo xtask bench`.
@@ -59,115 +55,77 @@ pub struct Args {
     rounds: u32,
 }
 
-/// Whether `wrk` is available, installing Debian's package when possible.
-fn ensure_wrk() -> bool {
-    // `wrk --version` exits non-zero; that it starts at all is the test.
-    let found = |_: ()| Command::new("wrk").arg("--version").output().is_ok();
-    if found(()) {
-        return true;
-    }
-    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
-    if !root {
-        return false;
-    }
-    step("installing wrk (apt-get install -y wrk)");
-    let installed = run(Command::new("apt-get")
-        .args(["install", "-y", "wrk"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-    .is_ok()
-        || (run(Command::new("apt-get").arg("update")).is_ok()
-            && run(Command::new("apt-get")
-                .args(["install", "-y", "wrk"])
-                .env("DEBIAN_FRONTEND", "noninteractive"))
-            .is_ok());
-    installed && found(())
-}
-
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Runs every runner and writes the report.
+/// Builds `vecproc-bench` in release (with `features`) and returns its path.
+fn vecproc_bench(root: &Path, features: Option<&str>) -> Result<PathBuf> {
+    step(&format!(
+        "building vecproc-bench (release{})",
+        features
+            .map(|f| format!(", --features {f}"))
+            .unwrap_or_default()
+    ));
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["build", "--release", "-p", "vecproc-bench"]);
+    if let Some(f) = features {
+        cmd.args(["--features", f]);
+    }
+    run(&mut cmd)?;
+    Ok(crate::paths::target().join("release/vecproc-bench"))
+}
+
+/// Runs every benchmark and writes the report.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
+    let out = crate::paths::target().join("bench");
+    fs::create_dir_all(&out)?;
     if args.report_only {
-        return report(root, &crate::paths::target().join("bench"));
+        return report(root, &out);
     }
     if args.startup_only {
-        return crate::bench_startup::bench(root, args.quick);
+        return startup(root, &out, args.quick);
     }
     build::build(root)?;
-    if !args.no_serve && !ensure_wrk() {
-        eprintln!("    wrk is not installed and cannot be (needs root and apt-get): skipping the serving benchmark");
-    } else if !args.no_serve {
-        let wasmtime = crate::tools::ensure(&crate::tools::WASMTIME)?;
-        step("building host-runner and vecproc-native-server (release)");
-        run(cargo()
-            .current_dir(root)
-            .args(["build", "--release", "-p", "host-runner"]))?;
-        run(cargo().current_dir(root).args([
-            "build",
-            "--release",
-            "-p",
-            "vecproc-bench",
-            "--bin",
-            "vecproc-native-server",
-        ]))?;
-        crate::bench_serve::bench(
-            &crate::bench_serve::Servers {
-                wasmtime: &wasmtime,
-                host_runner: &crate::paths::target().join("release/host-runner"),
-                native: &crate::paths::target().join("release/vecproc-native-server"),
-            },
-            if args.quick { 1 } else { args.seconds },
-            if args.quick { 1 } else { args.rounds.max(1) },
-        )?;
+    if !args.no_serve {
+        // wrk from Debian; without root (or apt) the serving rows are skipped.
+        match crate::apt::ensure("/usr/bin/wrk", &["wrk"], &[]) {
+            Ok(()) => serve(root, &out, &args)?,
+            Err(e) => eprintln!("    skipping the serving benchmark: {e:#}"),
+        }
     }
     if args.serve_only {
         return Ok(());
     }
     let variants = build::build_bench_variants(root)?;
-    let out = crate::paths::target().join("bench");
-    fs::create_dir_all(&out)?;
     let quick: &[&str] = if args.quick { &["--quick"] } else { &[] };
     let runs = args.runs.to_string();
-
     for (features, file) in [
         (None, "rust.json"),
         (Some("portable-sha"), "rust-portable-sha.json"),
     ] {
+        let bench = vecproc_bench(root, features)?;
         step(&format!(
-            "building vecproc-bench (release{})",
-            features
-                .map(|f| format!(", --features {f}"))
-                .unwrap_or_default()
+            "native and Wasmtime runners -> {}",
+            out.join(file).display()
         ));
-        let mut cmd = cargo();
-        cmd.current_dir(root)
-            .args(["build", "--release", "-p", "vecproc-bench"]);
-        if let Some(f) = features {
-            cmd.args(["--features", f]);
-        }
-        run(&mut cmd)?;
-        step(&format!(
-            "running native and Wasmtime runners -> target/bench/{file}"
-        ));
-        run(
-            Command::new(crate::paths::target().join("release/vecproc-bench"))
-                .arg("--wasm")
-                .arg(&variants.shipped)
-                .arg("--o3")
-                .arg(&variants.o3)
-                .arg("--size")
-                .arg(&variants.size)
-                .args(["--runs", &runs])
-                .args(quick)
-                .arg("--out")
-                .arg(out.join(file)),
-        )?;
+        run(Command::new(bench)
+            .arg("kernels")
+            .arg("--wasm")
+            .arg(&variants.shipped)
+            .arg("--o3")
+            .arg(&variants.o3)
+            .arg("--size")
+            .arg(&variants.size)
+            .args(["--runs", &runs])
+            .args(quick)
+            .arg("--out")
+            .arg(out.join(file)))?;
     }
     if !args.no_js {
         js::prepare(root)?;
-        step("running the JavaScript runners in Node -> target/bench/js.json");
+        step("the JavaScript runners in Node (js/bench/kernels.mjs)");
         run(Command::new("node")
             .current_dir(root.join("js"))
             .arg("bench/kernels.mjs")
@@ -177,392 +135,86 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             .arg(out.join("js.json")))?;
     }
     if !args.no_startup {
-        crate::bench_startup::bench(root, args.quick)?;
+        startup(root, &out, args.quick)?;
     }
     report(root, &out)
 }
 
-/// min, median, max in milliseconds.
-fn summary(nanos: &[Value]) -> Option<(f64, f64, f64)> {
-    let mut ms: Vec<f64> = nanos
-        .iter()
-        .filter_map(Value::as_f64)
-        .map(|n| n / 1e6)
-        .collect();
-    if ms.is_empty() {
-        return None;
-    }
-    ms.sort_by(f64::total_cmp);
-    Some((ms[0], ms[ms.len() / 2], ms[ms.len() - 1]))
+/// `vecproc-bench serve`, after building the servers.
+fn serve(root: &Path, out: &Path, args: &Args) -> Result<()> {
+    let wasmtime = crate::tools::ensure(&crate::tools::WASMTIME)?;
+    let host_runner = build::host_runner(root)?;
+    let native = native_server(root)?;
+    let bench = vecproc_bench(root, None)?;
+    step("serving benchmark (vecproc-bench serve)");
+    run(Command::new(bench)
+        .arg("serve")
+        .arg("--wasmtime")
+        .arg(wasmtime)
+        .arg("--host-runner")
+        .arg(host_runner)
+        .arg("--native")
+        .arg(native)
+        .args([
+            "--seconds",
+            &(if args.quick { 1 } else { args.seconds }).to_string(),
+        ])
+        .args([
+            "--rounds",
+            &(if args.quick { 1 } else { args.rounds }).to_string(),
+        ])
+        .arg("--out")
+        .arg(out))
 }
 
-type Key = (String, String, u64);
-/// min, median, max (ms), run count, checksum.
-type Summary = (f64, f64, f64, usize, f64);
-
-fn load(out: &Path) -> Result<BTreeMap<Key, Summary>> {
-    let mut table = BTreeMap::new();
-    for file in ["rust.json", "rust-portable-sha.json", "js.json"] {
-        let path = out.join(file);
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let records: Vec<Value> =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        for r in records {
-            let (Some(runner), Some(kernel), Some(size), Some(nanos)) = (
-                r["runner"].as_str(),
-                r["kernel"].as_str(),
-                r["size"].as_u64(),
-                r["nanos"].as_array(),
-            ) else {
-                continue;
-            };
-            if let Some((min, median, max)) = summary(nanos) {
-                let checksum = r["checksum"].as_f64().unwrap_or(f64::NAN);
-                table.insert(
-                    (runner.to_string(), kernel.to_string(), size),
-                    (min, median, max, nanos.len(), checksum),
-                );
-            }
-        }
-    }
-    Ok(table)
+/// Builds `vecproc-native-server` (release) and returns its path.
+fn native_server(root: &Path) -> Result<PathBuf> {
+    step("building vecproc-native-server (release)");
+    run(cargo().current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "vecproc-bench",
+        "--bin",
+        "vecproc-native-server",
+    ]))?;
+    Ok(crate::paths::target().join("release/vecproc-native-server"))
 }
 
-/// Columns of the main table, in order.
-const COLUMNS: &[(&str, &str)] = &[
-    ("native", "native"),
-    ("wasm-guest", "WASM shipped, O3+SIMD (in guest)"),
-    ("wasm-host", "WASM shipped (host call, copies)"),
-    ("wasm-o3-guest", "WASM O3, no SIMD (in guest)"),
-    ("wasm-size-guest", "WASM opt-level s (in guest)"),
-    ("jco-guest", "jco/V8, shipped (in guest)"),
-    ("jco-size-guest", "jco/V8, opt-level s (in guest)"),
-    ("js-typed", "JS typed arrays"),
-    ("js-array", "JS Array+comparator"),
-];
-
-/// Series of the chart.
-const SERIES: &[(&str, &str, &str)] = &[
-    ("native", "native", "#1f2937"),
-    ("wasm-size-guest", "WASM (opt-level s)", "#6d28d9"),
-    ("wasm-o3-guest", "WASM O3", "#8b5cf6"),
-    ("wasm-guest", "WASM O3+SIMD (shipped)", "#c4b5fd"),
-    ("js-typed", "JavaScript", "#d97706"),
-];
-
-/// The CPU's model name from `/proc/cpuinfo`, if it says.
-pub(crate) fn cpu_model() -> Option<String> {
-    fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
-        c.lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split(':').nth(1))
-            .map(|s| s.trim().to_string())
-    })
+/// `vecproc-bench startup`, after building what it starts.
+fn startup(root: &Path, out: &Path, quick: bool) -> Result<()> {
+    let service = build::build(root)?.service;
+    let host_runner = build::host_runner(root)?;
+    let native = native_server(root)?;
+    step("building the native vecproc CLI (release)");
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "vecproc-cli"]))?;
+    let js_dir = js::prepare_node(root)?;
+    let wkg = crate::tools::ensure(&crate::tools::WKG)?;
+    let bench = vecproc_bench(root, None)?;
+    step("startup and size (vecproc-bench startup)");
+    run(Command::new(bench)
+        .arg("startup")
+        .arg("--service")
+        .arg(service)
+        .arg("--host-runner")
+        .arg(host_runner)
+        .arg("--native")
+        .arg(native)
+        .arg("--cli")
+        .arg(crate::paths::target().join("release/vecproc"))
+        .arg("--js-dir")
+        .arg(js_dir)
+        .arg("--wkg")
+        .arg(wkg)
+        .arg("--out")
+        .arg(out)
+        .args(quick.then_some("--quick")))
 }
 
-fn environment(root: &Path) -> Value {
-    let cpu = cpu_model().unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let rustc = output(Command::new("rustc").arg("--version")).unwrap_or_default();
-    let node = output(Command::new("node").arg("--version")).unwrap_or_default();
-    let kernel = output(Command::new("uname").arg("-sr")).unwrap_or_default();
-    json!({
-        "cpu": cpu,
-        "cores": cores,
-        "os": kernel.trim(),
-        "rustc": rustc.trim(),
-        "wasmtime": "48.0.8 (crate, Cranelift, default config)",
-        "node": node.trim(),
-        "jco": "1.35.0",
-        "command": "cargo xtask bench",
-        "repo": root.display().to_string(),
-    })
-}
-
+/// `vecproc-bench report`.
 fn report(root: &Path, out: &Path) -> Result<()> {
-    let table = load(out)?;
-    let env = environment(root);
-    let mut cases: Vec<(String, u64)> = table
-        .keys()
-        .filter(|(runner, _, _)| runner == "native")
-        .map(|(_, k, s)| (k.clone(), *s))
-        .collect();
-    cases.dedup();
-    let order = |k: &str| {
-        [
-            "sort-i32",
-            "sort-f64",
-            "blur",
-            "matmul",
-            "sha256",
-            "compute",
-            "compute-libm",
-            "statistics",
-        ]
-        .iter()
-        .position(|x| *x == k)
-        .unwrap_or(99)
-    };
-    cases.sort_by_key(|(k, s)| (order(k), *s));
-    // Sorts of f64 and statistics also run at scaling sizes; their main row
-    // is 10^6 values (or the only size, in a --quick run).
-    let main_size = |k: &str| {
-        let sizes: Vec<u64> = cases
-            .iter()
-            .filter(|(c, _)| c == k)
-            .map(|(_, s)| *s)
-            .collect();
-        if sizes.contains(&1_000_000) {
-            1_000_000
-        } else {
-            sizes.iter().copied().min().unwrap_or(0)
-        }
-    };
-    let is_main = |k: &str, s: u64| match k {
-        "sort-f64" | "statistics" => s == main_size(k),
-        _ => true,
-    };
-
-    let cell = |runner: &str, k: &str, s: u64| {
-        table
-            .get(&(runner.to_string(), k.to_string(), s))
-            .map(|(min, med, _, _, _)| format!("{med:.2} ({min:.2})"))
-            .unwrap_or_else(|| "–".into())
-    };
-    let median = |runner: &str, k: &str, s: u64| {
-        table
-            .get(&(runner.to_string(), k.to_string(), s))
-            .map(|v| v.1)
-    };
-    let ratio = |runner: &str, k: &str, s: u64| match (median(runner, k, s), median("native", k, s))
-    {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-        _ => "–".into(),
-    };
-
-    let mut md = String::new();
-    writeln!(md, "# Benchmark: native vs WASM vs JavaScript\n")?;
-    writeln!(
-        md,
-        "Machine: {} ({} cores), {}. Versions: {}, Wasmtime {}, Node {}, jco {}. Command: `{}`.\n",
-        env["cpu"].as_str().unwrap_or(""),
-        env["cores"],
-        env["os"].as_str().unwrap_or(""),
-        env["rustc"].as_str().unwrap_or(""),
-        env["wasmtime"].as_str().unwrap_or(""),
-        env["node"].as_str().unwrap_or(""),
-        env["jco"].as_str().unwrap_or(""),
-        env["command"].as_str().unwrap_or("")
-    )?;
-    writeln!(
-        md,
-        "Each cell: median (min) in ms over the timed runs after warm-up. \"in guest\" is timed by the \
-         component with its monotonic clock (no argument copies); \"host call\" times the exported \
-         function from the host, copies in and out included.\n"
-    )?;
-    write!(md, "| kernel | size |")?;
-    for (_, title) in COLUMNS {
-        write!(md, " {title} |")?;
-    }
-    writeln!(
-        md,
-        " WASM shipped/native | WASM O3/native | WASM opt-level s/native | JS/native |"
-    )?;
-    writeln!(
-        md,
-        "|---|---:|{}---:|---:|---:|---:|",
-        "---:|".repeat(COLUMNS.len())
-    )?;
-    for (k, s) in cases.iter().filter(|(k, s)| is_main(k, *s)) {
-        write!(md, "| {k} | {s} |")?;
-        for (runner, _) in COLUMNS {
-            write!(md, " {} |", cell(runner, k, *s))?;
-        }
-        writeln!(
-            md,
-            " {} | {} | {} | {} |",
-            ratio("wasm-guest", k, *s),
-            ratio("wasm-o3-guest", k, *s),
-            ratio("wasm-size-guest", k, *s),
-            ratio("js-typed", k, *s)
-        )?;
-    }
-    if let Some(p) = median("native-portable-sha", "sha256", 16 * 1024 * 1024) {
-        let hw = median("native", "sha256", 16 * 1024 * 1024).unwrap_or(f64::NAN);
-        writeln!(
-            md,
-            "\nSHA-256 natively: {hw:.2} ms with sha2's runtime-detected SHA-NI path, {p:.2} ms with \
-             its portable code (`--features portable-sha`, the code WASM runs); WASM shipped/portable-native = {}.",
-            median("wasm-guest", "sha256", 16 * 1024 * 1024)
-                .map(|w| format!("{:.2}×", w / p))
-                .unwrap_or_else(|| "–".into())
-        )?;
-    }
-    if let Some(crypto) = median("js-node-crypto", "sha256", 16 * 1024 * 1024) {
-        writeln!(
-            md,
-            "Node's `crypto` (OpenSSL, native code): {crypto:.2} ms."
-        )?;
-    }
-
-    writeln!(md, "\n## Scaling (median ms)\n")?;
-    writeln!(md, "| kernel | size | native | WASM shipped, O3+SIMD (in guest) | WASM opt-level s (in guest) | jco/V8, shipped (in guest) | JS typed arrays | WASM shipped/native | WASM opt-level s/native |")?;
-    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    for (k, s) in cases
-        .iter()
-        .filter(|(k, _)| k == "sort-f64" || k == "statistics")
-    {
-        let m = |r: &str| median(r, k, *s).map_or("–".into(), |v| format!("{v:.2}"));
-        writeln!(
-            md,
-            "| {k} | {s} | {} | {} | {} | {} | {} | {} | {} |",
-            m("native"),
-            m("wasm-guest"),
-            m("wasm-size-guest"),
-            m("jco-guest"),
-            m("js-typed"),
-            ratio("wasm-guest", k, *s),
-            ratio("wasm-size-guest", k, *s)
-        )?;
-    }
-
-    // Checksums: every runner of an exact kernel must agree with native.
-    writeln!(md, "\n## Checksums\n")?;
-    let mut mismatches = Vec::new();
-    for ((runner, k, s), v) in &table {
-        let exact = matches!(
-            k.as_str(),
-            "sort-i32" | "sort-f64" | "blur" | "matmul" | "sha256"
-        );
-        if let Some(native) = table.get(&("native".to_string(), k.clone(), *s)) {
-            let ok = if exact {
-                v.4 == native.4
-            } else {
-                (v.4 - native.4).abs() <= 1e-9 * native.4.abs().max(1.0)
-            };
-            if !ok {
-                mismatches.push(format!("{runner} {k} {s}: {} vs native {}", v.4, native.4));
-            }
-        }
-    }
-    if mismatches.is_empty() {
-        writeln!(md, "All runners agree with native on every kernel (exactly for sorts, blur, matmul and SHA-256; within 1e-9 relative for compute and statistics).")?;
-    } else {
-        writeln!(md, "Disagreements:\n")?;
-        for m in &mismatches {
-            writeln!(md, "- {m}")?;
-        }
-    }
-
-    let records: Vec<Value> = table
-        .iter()
-        .map(|((runner, k, s), (min, med, max, runs, checksum))| {
-            json!({
-                "runner": runner, "kernel": k, "size": s, "runs": runs,
-                "min_ms": min, "median_ms": med, "max_ms": max,
-                "spread_pct": if *med > 0.0 { (max - min) / med * 100.0 } else { 0.0 },
-                "checksum": checksum,
-            })
-        })
-        .collect();
-    fs::write(
-        out.join("report.json"),
-        serde_json::to_vec_pretty(&json!({"environment": env, "results": records}))?,
-    )?;
-    let chart_cases: Vec<(String, u64)> = cases
-        .iter()
-        .filter(|(k, s)| is_main(k, *s))
-        .cloned()
-        .collect();
-    fs::write(out.join("chart.svg"), chart(&chart_cases, &median))?;
-    fs::write(out.join("report.md"), &md)?;
-    println!("{md}");
-    eprintln!("==> wrote target/bench/report.md, report.json, chart.svg");
-    if !mismatches.is_empty() {
-        anyhow::bail!("{} checksum mismatches (see the report)", mismatches.len());
-    }
-    Ok(())
-}
-
-/// Grouped bars per kernel, log-scale milliseconds.
-fn chart(cases: &[(String, u64)], median: &dyn Fn(&str, &str, u64) -> Option<f64>) -> String {
-    let (w, h, left, top, bottom) = (960.0, 420.0, 70.0, 40.0, 90.0);
-    let plot_h = h - top - bottom;
-    let values: Vec<f64> = cases
-        .iter()
-        .flat_map(|(k, s)| SERIES.iter().filter_map(|(r, _, _)| median(r, k, *s)))
-        .filter(|v| *v > 0.0)
-        .collect();
-    let lo = values
-        .iter()
-        .cloned()
-        .fold(f64::MAX, f64::min)
-        .max(1e-3)
-        .log10()
-        .floor();
-    let hi = values
-        .iter()
-        .cloned()
-        .fold(1e-3, f64::max)
-        .log10()
-        .ceil()
-        .max(lo + 1.0);
-    let y = |v: f64| top + plot_h * (1.0 - (v.log10() - lo) / (hi - lo));
-    let group = (w - left - 20.0) / cases.len().max(1) as f64;
-    let bar = group * 0.8 / SERIES.len() as f64;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{left}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">Median time per kernel (ms, log scale; lower is better)</text>\n"
-    );
-    let mut decade = lo;
-    while decade <= hi {
-        let yy = y(10f64.powf(decade));
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e5e7eb\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            w - 20.0,
-            left - 6.0,
-            yy + 4.0,
-            10f64.powf(decade)
-        );
-        decade += 1.0;
-    }
-    for (i, (k, s)) in cases.iter().enumerate() {
-        let x0 = left + i as f64 * group + group * 0.1;
-        for (j, (runner, _, color)) in SERIES.iter().enumerate() {
-            if let Some(v) = median(runner, k, *s).filter(|v| *v > 0.0) {
-                let yy = y(v);
-                let _ = writeln!(
-                    svg,
-                    "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{runner} {k} {s}: {v:.3} ms</title></rect>",
-                    x0 + j as f64 * bar,
-                    bar * 0.92,
-                    (top + plot_h - yy).max(0.5)
-                );
-            }
-        }
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{k}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">{s}</text>",
-            x0 + group * 0.4,
-            top + plot_h + 16.0,
-            x0 + group * 0.4,
-            top + plot_h + 30.0
-        );
-    }
-    for (j, (_, label, color)) in SERIES.iter().enumerate() {
-        let x = left + j as f64 * 130.0;
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{label}</text>",
-            h - 30.0,
-            x + 16.0,
-            h - 20.0
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
+    let bench = vecproc_bench(root, None)?;
+    run(Command::new(bench).arg("report").arg("--dir").arg(out))
 }

@@ -3,8 +3,6 @@
 
 mod apt;
 mod bench;
-mod bench_serve;
-mod bench_startup;
 mod build;
 mod contract;
 mod edge;

@@ -50,20 +50,6 @@ pub struct Args {
     source: Option<String>,
 }
 
-impl Args {
-    /// Publishes what `target/wasm/` holds to a plain-HTTP registry on
-    /// loopback, unsigned (the startup benchmark's registry).
-    pub fn loopback(registry: String) -> Args {
-        Args {
-            registry,
-            sign: None,
-            insecure: false,
-            no_build: true,
-            source: None,
-        }
-    }
-}
-
 /// One component to publish.
 struct Package {
     /// The package and repository name.
@@ -129,20 +115,6 @@ fn crate_meta(root: &Path, krate: &str) -> Result<CrateMeta> {
         license: field("license").unwrap_or_default(),
         repository: field("repository"),
     })
-}
-
-/// The reference `publish` gives the composed service on `registry`,
-/// `HOST:PORT/vecproc/vector-service:VERSION`, without a digest.
-pub fn service_reference(root: &Path, registry: &str) -> Result<String> {
-    let service = PACKAGES
-        .iter()
-        .find(|p| p.name == "vector-service")
-        .context("PACKAGES has no vector-service")?;
-    let meta = crate_meta(root, service.krate)?;
-    Ok(format!(
-        "{registry}/vecproc/{}:{}",
-        service.name, meta.version
-    ))
 }
 
 fn is_loopback(registry: &str) -> bool {

@@ -1,9 +1,9 @@
-//! The startup half of `cargo xtask bench` (`--startup-only` runs it
-//! alone): how long a fresh instance, a fresh process and a fresh workerd
+//! `vecproc-bench startup`, the startup half of `cargo xtask bench`
+//! (`--startup-only` runs it alone): how long a fresh instance, a fresh process and a fresh workerd
 //! take to give a first answer, and how big the artifacts are, to check the
 //! seed article's "10x faster than container alternatives" and "10-100x
-//! smaller than Docker images". Writes `target/bench/startup.md` and
-//! `startup.json`.
+//! smaller than Docker images". Writes `startup.md` and `startup.json`
+//! into `--out`.
 //!
 //! Everything listens on 127.0.0.1 with port 0 (each server reports the port
 //! it got), every process started here is killed and waited for when its
@@ -22,8 +22,39 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::run::{output, run, step};
-use crate::{build, js};
+use vecproc_harness::cmd::{self, output, step};
+use vecproc_harness::{Launch, Registry};
+
+/// Options of `vecproc-bench startup`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The composed service.
+    #[arg(long)]
+    service: PathBuf,
+    /// host-runner (release).
+    #[arg(long)]
+    host_runner: PathBuf,
+    /// `vecproc-native-server` (release); without it, no native rows.
+    #[arg(long)]
+    native: Option<PathBuf>,
+    /// The native `vecproc` command (release).
+    #[arg(long)]
+    cli: PathBuf,
+    /// `js/` with its npm packages installed, for the workerd rows (skipped
+    /// without it).
+    #[arg(long)]
+    js_dir: Option<PathBuf>,
+    /// `wkg`, to publish the service to a loopback registry for the
+    /// registry rows (skipped without it).
+    #[arg(long)]
+    wkg: Option<PathBuf>,
+    /// Where to write `startup.md` and `startup.json`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Few runs: checks the pipeline, not the machine.
+    #[arg(long)]
+    quick: bool,
+}
 
 /// A process started here: killed and waited for on drop.
 struct Guard(Child);
@@ -37,7 +68,8 @@ impl Drop for Guard {
 
 /// A server that has answered its first `GET /health`.
 struct Started {
-    _guard: Guard,
+    /// What stops it when dropped (a harness server, or workerd's guard).
+    _guard: Box<dyn std::any::Any>,
     addr: String,
     /// host-runner's admin address, when `--admin-addr` was given.
     admin: Option<String>,
@@ -91,43 +123,25 @@ fn first_answer(addr: &str, spawned: Instant, deadline: Duration) -> Result<Dura
 /// first answer.
 fn start_server(bin: &Path, args: &[&str], home: &Path) -> Result<Started> {
     let spawned = Instant::now();
-    let mut child = Command::new(bin)
-        .arg("serve")
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
         .arg("--addr=127.0.0.1:0")
         .args(args)
         .env("HOME", home)
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stderr = child.stderr.take().expect("piped");
-    let guard = Guard(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut admin = None;
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(rest) = line.strip_prefix("Serving HTTP on http://") {
-                    break rest.trim_end_matches('/').to_string();
-                }
-                if let Some(rest) = line.strip_prefix("Admin endpoints on http://") {
-                    admin = rest.split('/').next().map(str::to_string);
-                }
-            }
-            _ => bail!("{} exited before serving", bin.display()),
-        }
-    };
-    let listening = spawned.elapsed();
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+        .env_remove("RUST_LIB_BACKTRACE");
+    let server = Launch::new(cmd)
+        .timeout(Duration::from_secs(30))
+        .discard_output()
+        .start()?;
+    let addr = server.authority().to_string();
+    let admin = server.admin();
+    let listening = server.listening();
     let first_answer = first_answer(&addr, spawned, Duration::from_secs(30))?;
     Ok(Started {
-        _guard: guard,
+        _guard: Box::new(server),
         addr,
         admin,
         listening,
@@ -153,7 +167,7 @@ fn start_workerd(workerd: &Path, config: &Path, log: &Path) -> Result<Started> {
         .spawn()
         .with_context(|| format!("starting {}", workerd.display()))?;
     let control = child.stdout.take().expect("piped");
-    let guard = Guard(child);
+    let guard = Box::new(Guard(child));
     // Read the control fd on a thread so a workerd that never listens cannot
     // hang the benchmark.
     let (tx, rx) = mpsc::channel();
@@ -330,7 +344,7 @@ fn stripped(bin: &Path, dir: &Path) -> Result<PathBuf> {
         bin.file_name().unwrap_or_default().to_string_lossy()
     ));
     fs::copy(bin, &out)?;
-    run(Command::new("strip").arg(&out))?;
+    cmd::run(Command::new("strip").arg(&out))?;
     Ok(out)
 }
 
@@ -356,45 +370,25 @@ fn human(bytes: u64) -> String {
 const DISTROLESS_STATIC_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Runs the startup and size measurements and writes the report section.
-pub fn bench(root: &Path, quick: bool) -> Result<()> {
-    let (cold_runs, warm_n, warmup) = if quick { (3, 100, 10) } else { (10, 1000, 50) };
-    let service = build::build(root)?.service;
-    let host_runner = build::host_runner(root)?;
-    let native_source = root.join("crates/vecproc-bench/src/bin/vecproc-native-server.rs");
-    let native = if native_source.exists() {
-        step("building vecproc-native-server (release)");
-        run(
-            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(root)
-                .args(["build", "--release", "-p", "vecproc-bench", "--bin"])
-                .arg("vecproc-native-server"),
-        )?;
-        Some(crate::paths::target().join("release/vecproc-native-server"))
+pub fn run(args: Args) -> Result<()> {
+    let (cold_runs, warm_n, warmup) = if args.quick {
+        (3, 100, 10)
     } else {
-        eprintln!("    crates/vecproc-bench has no vecproc-native-server: no native server rows");
-        None
+        (10, 1000, 50)
     };
-    step("building the native vecproc CLI (release)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "-p", "vecproc-cli"]),
-    )?;
-    let cli = crate::paths::target().join("release/vecproc");
-
-    let out = crate::paths::target().join("bench");
-    let tmp = out.join("startup-tmp");
+    let tmp = args.out.join("startup-tmp");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
     let result = measure(
-        root,
         &Inputs {
-            service: &service,
-            host_runner: &host_runner,
-            native: native.as_deref(),
-            cli: &cli,
+            service: &args.service,
+            host_runner: &args.host_runner,
+            native: args.native.as_deref(),
+            cli: &args.cli,
+            js_dir: args.js_dir.as_deref(),
+            wkg: args.wkg.as_deref(),
             tmp: &tmp,
-            out: &out,
+            out: &args.out,
         },
         cold_runs,
         warm_n,
@@ -409,11 +403,13 @@ struct Inputs<'a> {
     host_runner: &'a Path,
     native: Option<&'a Path>,
     cli: &'a Path,
+    js_dir: Option<&'a Path>,
+    wkg: Option<&'a Path>,
     tmp: &'a Path,
     out: &'a Path,
 }
 
-fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result<()> {
+fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result<()> {
     let component = i.service.to_str().context("component path")?;
     let load = |_: ()| {
         fs::read_to_string("/proc/loadavg")
@@ -554,7 +550,7 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
     // 4b. From an OCI registry: spawn to the serving line, by where the
     // component comes from.
     let mut registry_note = String::new();
-    match registry_rows(root, i, cold_runs, &primed) {
+    match registry_rows(i, cold_runs, &primed) {
         Ok((more, note)) => {
             rows.extend(more);
             registry_note = note;
@@ -568,7 +564,7 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
     // 5. workerd: cold process start to the first answer, then warm
     // fresh-instance latency.
     let mut workerd_note = String::new();
-    match edge_bundle(root, i) {
+    match edge_bundle(i) {
         Ok((workerd, config)) => {
             step(&format!("workerd: {cold_runs} cold starts"));
             let log = i.tmp.join("workerd.log");
@@ -613,9 +609,13 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
 
     // Report.
     let mut md = String::from("# Startup and size: fresh instances, processes, isolates\n\n");
-    let cpu = crate::bench::cpu_model().unwrap_or_else(|| "unknown CPU".into());
+    let cpu = crate::report::cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    writeln!(md, "Machine: {cpu} ({cores} cores).\n")?;
+    let (commit, date) = crate::report::provenance();
+    writeln!(
+        md,
+        "Commit {commit}, {date}. Machine: {cpu} ({cores} cores). Command: `cargo xtask bench`.\n"
+    )?;
     writeln!(
         md,
         "Times in ms. \"warm\" rows: one server process, {warmup} untimed requests, then {warm_n} \
@@ -701,83 +701,36 @@ fn measure(root: &Path, i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usi
         serde_json::to_vec_pretty(&Value::Array(records))?,
     )?;
     println!("{md}");
-    eprintln!("==> wrote target/bench/startup.md, startup.json");
+    eprintln!("==> wrote {}: startup.md, startup.json", i.out.display());
     Ok(())
-}
-
-/// A `docker-registry` (Distribution) on a free 127.0.0.1 port with its
-/// storage under `dir`, answering `/v2/`; killed when the guard drops.
-fn start_registry(dir: &Path) -> Result<(Guard, String)> {
-    let bin = Path::new("/usr/bin/docker-registry");
-    if !bin.exists() {
-        bail!(
-            "{} is missing (`cargo xtask test` installs Debian's docker-registry)",
-            bin.display()
-        );
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    fs::create_dir_all(dir)?;
-    let config = dir.join("config.yml");
-    fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {addr}\n  secret: vecproc-bench\n",
-            dir.join("data").display()
-        ),
-    )?;
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.join("registry.log"))?)
-        .spawn()
-        .context("starting docker-registry")?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "docker-registry exited ({status}): {}",
-                fs::read_to_string(dir.join("registry.log"))
-                    .unwrap_or_default()
-                    .trim()
-            );
-        }
-        if get(&agent(), &format!("http://{addr}/v2/")).is_ok() {
-            return Ok((Guard(child), addr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    bail!("docker-registry did not answer on {addr} within 15 s")
 }
 
 /// Cold host-runner starts timed from spawn to its `Serving HTTP on` line,
 /// the component named as a local file or as an `oci://` reference to a
-/// loopback registry it was just published to with `cargo xtask publish`'s
-/// code (the real wkg): with the pull cache empty, warm, or warm with the
+/// loopback registry (`vecproc-harness`'s docker-registry) it was just
+/// published to with the real wkg: with the pull cache empty, warm, or warm with the
 /// registry stopped. The compiled-code cache is the warm one in `primed`
 /// in every row but the first, so the rows differ only in how the component
 /// is found (and, in the first, compiled).
-fn registry_rows(
-    root: &Path,
-    i: &Inputs,
-    cold_runs: usize,
-    primed: &Path,
-) -> Result<(Vec<Row>, String)> {
+fn registry_rows(i: &Inputs, cold_runs: usize, primed: &Path) -> Result<(Vec<Row>, String)> {
+    let wkg = i.wkg.context("no --wkg given")?;
     let dir = i.tmp.join("registry");
-    let (registry, addr) = start_registry(&dir)?;
+    fs::create_dir_all(&dir)?;
+    let registry = Registry::try_start(None)?;
+    let addr = registry.addr.clone();
+    let reference = format!(
+        "{addr}/vecproc/vector-service:{}",
+        env!("CARGO_PKG_VERSION")
+    );
     step(&format!(
-        "publishing the components to a loopback registry on {addr} (wkg)"
+        "publishing the service to {reference} (wkg oci push)"
     ));
-    crate::publish::publish(root, crate::publish::Args::loopback(addr.clone()))?;
-    let tag = format!("oci://{}", crate::publish::service_reference(root, &addr)?);
+    cmd::run(
+        Command::new(wkg)
+            .args(["oci", "push", "--insecure", &addr, &reference])
+            .arg(i.service),
+    )?;
+    let tag = format!("oci://{reference}");
     // Spawn to the serving line of `host-runner serve ARGS... COMPONENT`.
     let listen_ms = |cache: Option<&Path>, component: &str, home: &Path| -> Result<f64> {
         let mut args = vec!["--insecure-registry", addr.as_str()];
@@ -866,7 +819,7 @@ fn registry_rows(
     )?;
     let note = format!(
         "The registry rows start host-runner on `{}` published to Debian's docker-registry \
-         on {addr} with `cargo xtask publish`'s code (wkg), `--insecure-registry` and a \
+         on {addr} with `wkg oci push`, `--insecure-registry` and a \
          `--cache-dir` of their own; they are timed to the serving line, before any request.",
         tag.replace(&addr, "HOST:PORT")
     );
@@ -910,22 +863,24 @@ fn walk_count(dir: &Path) -> usize {
 /// Builds the worker for a fresh instance per request into the benchmark's
 /// temporary directory (as `cargo xtask edge` does); returns the workerd
 /// binary and the config.
-fn edge_bundle(root: &Path, i: &Inputs) -> Result<(PathBuf, PathBuf)> {
-    let js_dir = js::prepare_node(root)?;
+fn edge_bundle(i: &Inputs) -> Result<(PathBuf, PathBuf)> {
+    let js_dir = i.js_dir.context("no --js-dir given")?;
     let workerd = js_dir.join("node_modules/.bin/workerd");
     if !workerd.exists() {
         bail!("{} is missing", workerd.display());
     }
     let out = i.tmp.join("edge");
     step("building the worker (js/edge/build.mjs, --instance-reuse 1)");
-    run(Command::new("node")
-        .current_dir(&js_dir)
-        .arg("edge/build.mjs")
-        .arg("--wasm")
-        .arg(i.service)
-        .arg("--out")
-        .arg(&out)
-        .args(["--addr", "127.0.0.1:0", "--instance-reuse", "1"]))?;
+    cmd::run(
+        Command::new("node")
+            .current_dir(js_dir)
+            .arg("edge/build.mjs")
+            .arg("--wasm")
+            .arg(i.service)
+            .arg("--out")
+            .arg(&out)
+            .args(["--addr", "127.0.0.1:0", "--instance-reuse", "1"]),
+    )?;
     Ok((workerd, out.join("config.capnp")))
 }
 

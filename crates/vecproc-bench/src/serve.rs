@@ -1,9 +1,9 @@
-//! The serving half of `cargo xtask bench`: wrk against a native hyper
+//! `vecproc-bench serve`, the serving half of `cargo xtask bench`: wrk against a native hyper
 //! server (`vecproc-native-server`, the machine's limit), `wasmtime serve`
 //! and host-runner on the same routes, in one run, with each server's user
 //! and kernel CPU time per request; plus cold start (process start to first
-//! 200) with and without the compiled-code cache. Writes
-//! `target/bench/serve.md` and `serve.json`.
+//! 200) with and without the compiled-code cache. Writes `serve.md` and
+//! `serve.json` into `--out`.
 //!
 //! What is measured is a list of [`Target`]s, (server, component) pairs: a
 //! row for another server or component (a WASI 0.3 build, say) is one more
@@ -11,35 +11,59 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::run::{output, step};
+use vecproc_harness::cmd::{output, step};
+use vecproc_harness::{Launch, Server};
 
-/// A server process on a free loopback port, killed on drop.
-struct Running {
-    child: Child,
-    addr: String,
+/// Options of `vecproc-bench serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The `wasmtime` CLI.
+    #[arg(long)]
+    wasmtime: PathBuf,
+    /// host-runner (release).
+    #[arg(long)]
+    host_runner: PathBuf,
+    /// `vecproc-native-server` (release).
+    #[arg(long)]
+    native: PathBuf,
+    /// Seconds of load per route.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// Rounds (servers alternate within a round; cells are medians).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Where to write `serve.md` and `serve.json`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs the serving benchmark.
+pub fn run(args: Args) -> Result<()> {
+    bench(
+        &Servers {
+            wasmtime: &args.wasmtime,
+            host_runner: &args.host_runner,
+            native: &args.native,
+        },
+        &args.out,
+        args.seconds,
+        args.rounds.max(1),
+    )
 }
 
 /// Starts `bin serve --addr=127.0.0.1:0 EXTRA... [COMPONENT]` and waits for
 /// its first 200 on `/health`.
-fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Running, Duration)> {
+fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Server, Duration)> {
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .arg("serve")
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
         .arg("--addr=127.0.0.1:0")
         .args(extra)
         .args(component)
@@ -47,26 +71,8 @@ fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Runnin
         // time a store with fibers is dropped) would be timed otherwise; a
         // production server does not run with these set.
         .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(rest) = line.strip_prefix("Serving HTTP on http://") {
-                    break rest.trim_end_matches('/').to_string();
-                }
-            }
-            _ => bail!("{} exited before serving", bin.display()),
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let running = Running { child, addr };
+        .env_remove("RUST_LIB_BACKTRACE");
+    let running = Launch::new(cmd).discard_output().start()?;
     // Cold start ends at the first 200 on /health.
     loop {
         let ok = output(Command::new("curl").args([
@@ -75,7 +81,7 @@ fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Runnin
             "/dev/null",
             "-w",
             "%{http_code}",
-            &format!("http://{}/health", running.addr),
+            &running.url("/health"),
         ]));
         if ok.as_deref() == Some("200") {
             break;
@@ -201,13 +207,10 @@ fn wrk(url: &str, script: Option<&Path>, seconds: u32, pid: u32) -> Result<Load>
 }
 
 /// The server binaries the benchmark runs.
-pub struct Servers<'a> {
-    /// `wasmtime serve`.
-    pub wasmtime: &'a Path,
-    /// host-runner (release).
-    pub host_runner: &'a Path,
-    /// `vecproc-native-server` (release).
-    pub native: &'a Path,
+struct Servers<'a> {
+    wasmtime: &'a Path,
+    host_runner: &'a Path,
+    native: &'a Path,
 }
 
 /// One row of the tables: a server and the component it serves.
@@ -230,14 +233,14 @@ struct Target {
 /// row is the baseline of the req/s ratio. The p3 rows are there when
 /// `target/wasm/vector-service-p3.wasm` has been built.
 fn targets(servers: &Servers) -> Vec<Target> {
-    let wasm = crate::paths::wasm();
+    let wasm = vecproc_harness::target_dir().join("wasm");
     let p2 = wasm.join("vector-service.wasm");
     let p3 = wasm.join("vector-service-p3.wasm");
     // host-runner's slot-reset defaults, spelled as `wasmtime serve` flags:
     // this row shows how much of the difference they account for.
     let tuned = format!(
         "-Opooling-pagemap-scan=y,pooling-memory-keep-resident={},pooling-table-keep-resident={}",
-        2 << 20,
+        256 << 10,
         64 << 10
     );
     let target = |server, component_label, bin: &Path, args: &[&str], component: &Path| Target {
@@ -285,10 +288,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Runs the serving benchmark.
-pub fn bench(servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
-    let out = crate::paths::target().join("bench");
-    fs::create_dir_all(&out)?;
+/// Runs the serving benchmark into `out`.
+fn bench(servers: &Servers, out: &Path, seconds: u32, rounds: u32) -> Result<()> {
+    fs::create_dir_all(out)?;
     // POST /stats with 10,000 values, as a wrk script.
     let values: Vec<String> = (0..10_000)
         .map(|i| format!("{}", (i * 7919 % 10_007) as f64 / 7.0))
@@ -318,6 +320,11 @@ pub fn bench(servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
         ),
     ];
     let mut md = String::from("# Serving benchmark: native vs wasmtime serve vs host-runner\n\n");
+    let (commit, date) = crate::report::provenance();
+    writeln!(
+        md,
+        "Commit {commit}, {date}. Command: `cargo xtask bench`.\n"
+    )?;
     writeln!(
         md,
         "`wrk -t2 -c32 -d{seconds}s --latency` on loopback, wrk sharing the 2 cores with the server; \
@@ -355,9 +362,9 @@ pub fn bench(servers: &Servers, seconds: u32, rounds: u32) -> Result<()> {
                 ));
                 match start(&target.bin, &args, target.component.as_deref()) {
                     Ok((server, _)) => {
-                        let pid = server.child.id();
+                        let pid = server.pid();
                         for (r, (_, path, script)) in routes.iter().enumerate() {
-                            let url = format!("http://{}{path}", server.addr);
+                            let url = server.url(path);
                             let load = wrk(&url, script.map(|p| p.as_path()), seconds, pid)?;
                             eprintln!(
                                 "    {path}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU µs/req {:.1} user + {:.1} kernel, wrk {:.1}",

@@ -1,0 +1,87 @@
+//! Where the built artifacts and the tools are.
+//!
+//! The target directory is `$VECPROC_TARGET_DIR` (which `cargo xtask`
+//! exports from `cargo metadata`), else `$CARGO_TARGET_DIR`, else `target/`
+//! under the repository root. Tools are `$VECPROC_<NAME>` when set (the
+//! xtask passes every tool by path), else `~/.cargo/bin/<name>`, else the
+//! name on `PATH`.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/vecproc-harness is two levels below the root")
+        .to_path_buf()
+}
+
+/// cargo's target directory (see the module documentation).
+pub fn target_dir() -> PathBuf {
+    for var in ["VECPROC_TARGET_DIR", "CARGO_TARGET_DIR"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            return if dir.is_absolute() {
+                dir
+            } else {
+                repo_root().join(dir)
+            };
+        }
+    }
+    repo_root().join("target")
+}
+
+/// `<target>/wasm/<name>`, whether or not it exists.
+pub fn wasm_path(name: &str) -> PathBuf {
+    target_dir().join("wasm").join(name)
+}
+
+/// `<target>/wasm/<name>`, panicking with what to run if it is absent.
+pub fn artifact(name: &str) -> PathBuf {
+    let path = wasm_path(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`) first",
+        path.display()
+    );
+    path
+}
+
+/// An executable: `$VAR` if set, else `~/.cargo/bin/NAME`, else `NAME` on PATH.
+pub fn tool(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        return PathBuf::from(p);
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        let p = home.join("bin").join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// The `wasmtime` executable (`$VECPROC_WASMTIME`, see [`tool`]).
+pub fn wasmtime_bin() -> PathBuf {
+    tool("VECPROC_WASMTIME", "wasmtime")
+}
+
+/// The `host-runner` executable: `$VECPROC_HOST_RUNNER`, else
+/// `<target>/debug/host-runner` (`cargo xtask test` builds it first),
+/// panicking if that is absent.
+pub fn host_runner_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("VECPROC_HOST_RUNNER") {
+        return PathBuf::from(p);
+    }
+    let p = target_dir().join("debug/host-runner");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p host-runner` (cargo xtask test does)",
+        p.display()
+    );
+    p
+}
