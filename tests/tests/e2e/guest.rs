@@ -2,10 +2,10 @@
 //! called through bindings generated from the same WIT, checked against the
 //! native library.
 
-use vecproc_tests::artifact;
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::ResourceAny;
+use wasmtime::Store;
+
+use crate::wasi_host::Host;
 
 wasmtime::component::bindgen!({
     path: "../wit/vector-processor.wit",
@@ -13,20 +13,6 @@ wasmtime::component::bindgen!({
 });
 
 use exports::vecproc::vector::vector_processor::{SortOrder, VectorError};
-
-struct Host {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// An instance of the processor with its store.
 struct Guest {
@@ -36,15 +22,7 @@ struct Guest {
 
 impl Guest {
     fn new() -> Guest {
-        let engine = Engine::default();
-        let component = Component::from_file(&engine, artifact("vector-processor.wasm")).unwrap();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        let host = Host {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            table: ResourceTable::new(),
-        };
-        let mut store = Store::new(&engine, host);
+        let (mut store, component, linker) = crate::wasi_host::load("vector-processor.wasm");
         let processor = Processor::instantiate(&mut store, &component, &linker).unwrap();
         Guest { store, processor }
     }

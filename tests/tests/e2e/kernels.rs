@@ -3,10 +3,9 @@
 //! the statistics and compute kernels agree with the shipped processor's.
 
 use vecproc_kernels::{self as kernels, Input, Kernel};
-use vecproc_tests::artifact;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+
+use crate::wasi_host::Host;
 
 wasmtime::component::bindgen!({
     path: "../components/vector-kernels/wit/kernels.wit",
@@ -14,20 +13,6 @@ wasmtime::component::bindgen!({
 });
 
 use exports::vecproc::bench::kernels::Kernel as WitKernel;
-
-struct Host {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// An instance of the benchmark component with its store.
 struct Guest {
@@ -37,15 +22,7 @@ struct Guest {
 
 impl Guest {
     fn new() -> Guest {
-        let engine = Engine::default();
-        let component = Component::from_file(&engine, artifact("vector-kernels.wasm")).unwrap();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        let host = Host {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            table: ResourceTable::new(),
-        };
-        let mut store = Store::new(&engine, host);
+        let (mut store, component, linker) = crate::wasi_host::load("vector-kernels.wasm");
         let bench = KernelsBench::instantiate(&mut store, &component, &linker).unwrap();
         Guest { store, bench }
     }

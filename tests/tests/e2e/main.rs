@@ -48,4 +48,5 @@ mod p3;
 mod p3_compat;
 mod registry;
 mod serve;
+mod wasi_host;
 mod wire;
