@@ -2,7 +2,8 @@
 //! 0.3: exports `wasi:http/handler` (the `wasi:http/service` world, from the
 //! `wasip3` crate) and imports `vector-processor`.
 //!
-//! The same [`vecproc_core::api::handler`] flow and the same `imported` glue
+//! The same [`vecproc_core::api::handler`] flow and the same glue to the
+//! processor (`vecproc_guest::imported!`)
 //! as the `wasi:http@0.2` guest (`components/http-api`) decide every answer;
 //! this file only moves bytes through `wasi:http@0.3`'s streams.
 //!
@@ -40,8 +41,13 @@ mod bindings {
         generate_all,
     });
 }
-#[path = "../../shared/imported.rs"]
-mod imported;
+/// The imported processor's glue, shared with the WASI 0.2 guest.
+mod imported {
+    vecproc_guest::imported!(
+        processor = crate::bindings::vecproc::vector::vector_processor,
+        method = crate::http_types::Method,
+    );
+}
 
 use http_types::{ErrorCode, Fields, Request, Response};
 use imported::Imported;
@@ -72,7 +78,7 @@ async fn respond(request: Request) -> Reply {
         |name| fields.get(name),
     );
     drop(fields);
-    match handler::begin(&head, imported::max_body_bytes(), &Imported) {
+    match handler::begin(&head, vecproc_guest::max_body_bytes(), &Imported) {
         Next::Reply(reply) => reply,
         Next::ReadBody(mut task) => match read_body(request, &mut task).await {
             Ok(()) => task.finish(&Imported),

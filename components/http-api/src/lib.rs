@@ -4,13 +4,19 @@
 //! file only moves bytes between `wasi:http` and
 //! [`vecproc_core::api::handler`], which decides every status code; the work
 //! itself is done by whatever component is plugged in for the import. The
-//! WASI 0.3 guest (`http-api-p3`) shares the same flow and `imported` glue.
+//! WASI 0.3 guest (`http-api-p3`) shares the same flow and, through
+//! `vecproc_guest::imported!`, the same glue to the processor.
 
 #[allow(warnings)]
 #[rustfmt::skip]
 mod bindings;
-#[path = "../../shared/imported.rs"]
-mod imported;
+/// The imported processor's glue, shared with the WASI 0.3 guest.
+mod imported {
+    vecproc_guest::imported!(
+        processor = crate::bindings::vecproc::vector::vector_processor,
+        method = crate::http_types::Method,
+    );
+}
 mod io;
 
 use bindings::exports::wasi::http::incoming_handler::Guest;
@@ -35,7 +41,7 @@ fn respond(request: IncomingRequest) -> Reply {
         |name| fields.get(name),
     );
     drop(fields);
-    match handler::begin(&head, imported::max_body_bytes(), &Imported) {
+    match handler::begin(&head, vecproc_guest::max_body_bytes(), &Imported) {
         Next::Reply(reply) => reply,
         Next::ReadBody(mut task) => match io::read_body(request, &mut task) {
             Ok(()) => task.finish(&Imported),
