@@ -10,7 +10,8 @@ use std::io::Read;
 use std::time::Duration;
 
 pub use vecproc_harness::{
-    artifact, free_port, host_runner_bin, repo_root, target_dir, tool, wasmtime_bin, Launch, Server,
+    artifact, free_port, host_runner_bin, repo_root, status_kib, target_dir, tool, wasmtime_bin,
+    Launch, Server,
 };
 
 /// The page `wasmtime serve` answers every failure before a response with.

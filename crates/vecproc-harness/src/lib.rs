@@ -24,7 +24,7 @@ mod server;
 
 pub use paths::{artifact, host_runner_bin, repo_root, target_dir, tool, wasmtime_bin};
 pub use registry::Registry;
-pub use server::{serve_command, Launch, Server, StartError};
+pub use server::{open_fds, serve_command, status_kib, Launch, Server, StartError};
 
 use std::net::TcpListener;
 

@@ -266,25 +266,21 @@ impl Server {
         }
     }
 
-    /// A `/proc/PID/status` size field (`"VmRSS:"`, `"RssAnon:"`) in KiB,
-    /// or 0 once the process is gone.
+    /// [`status_kib`] of this process.
     pub fn status_kib(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix(field))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0)
+        status_kib(self.pid(), field)
     }
 
-    /// Open file descriptors of the process (entries of `/proc/PID/fd`), or
-    /// 0 once it is gone.
+    /// [`open_fds`] of this process.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        open_fds(self.pid())
+    }
+
+    /// Sends SIGTERM (with `kill`, as an operator would): how `kill` ended.
+    pub fn terminate(&self) -> std::io::Result<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
     }
 
     /// Whether the process is still running.
@@ -311,6 +307,25 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `/proc/PID/status` size field (`"VmRSS:"`, `"RssAnon:"`) of `pid` in
+/// KiB, or 0 once the process is gone.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/PID/fd`), or 0 once
+/// it is gone.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
 /// `BIN serve --addr=127.0.0.1:0 EXTRA... COMPONENT`.

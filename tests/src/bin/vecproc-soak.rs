@@ -75,16 +75,10 @@ fn start(bin: &std::path::Path, component: &std::path::Path, flags: &[&str]) -> 
 
 /// RSS in KiB and open file descriptors of `pid`.
 fn usage(pid: u32) -> (u64, usize) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    (rss, fds)
+    (
+        vecproc_harness::status_kib(pid, "VmRSS:"),
+        vecproc_harness::open_fds(pid),
+    )
 }
 
 /// xorshift64*: the same request mix every run.

@@ -17,7 +17,7 @@ use crate::compat::servers;
 use crate::wire::{exchange, status_lines};
 
 fn fds(server: &Server) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, |d| d.count())
+    server.open_fds()
 }
 
 fn rss_kib(server: &Server) -> u64 {

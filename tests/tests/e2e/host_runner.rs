@@ -238,11 +238,7 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let url = server.url("/sleep?ms=1000");
     let in_flight = thread::spawn(move || get(&url));
     thread::sleep(Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(server.terminate().unwrap().success());
     let reply = in_flight.join().unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(String::from_utf8_lossy(&reply.body), "slept\n");
@@ -260,11 +256,7 @@ fn the_drain_waits_for_guests_whose_clients_left() {
     thread::sleep(Duration::from_millis(300));
     drop(client);
     thread::sleep(Duration::from_millis(200));
-    let status = Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(server.terminate().unwrap().success());
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
     // The reader threads may still hold the last lines for a moment.
     assert!(
@@ -424,14 +416,9 @@ fn the_memory_budget_bounds_concurrent_uploads() {
     let sampler = thread::spawn({
         let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
         move || {
-            let path = format!("/proc/{pid}/status");
             while !done.load(Ordering::Acquire) {
-                let anon = std::fs::read_to_string(&path).ok().and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("RssAnon:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                });
-                peak.fetch_max(anon.unwrap_or(0), Ordering::AcqRel);
+                let anon = vecproc_tests::status_kib(pid, "RssAnon:");
+                peak.fetch_max(anon, Ordering::AcqRel);
                 thread::sleep(Duration::from_millis(2));
             }
         }
@@ -492,11 +479,7 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(get(&server.url("/ok")).status, 200);
     assert_eq!(get(&server.url("/trap")).status, 500);
     assert!(server.wait_for_output("\"status\":500", Duration::from_secs(5)));
-    let status = Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(server.terminate().unwrap().success());
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
     let stderr = server.stderr();
     assert!(!stderr.contains('\u{1b}'), "{stderr}");

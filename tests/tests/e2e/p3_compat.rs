@@ -225,11 +225,7 @@ fn host_runner_drains_p3_requests_on_sigterm() {
     let url = server.url("/hold?ms=800");
     let in_flight = thread::spawn(move || get(&url));
     thread::sleep(Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(server.terminate().unwrap().success());
     let reply = in_flight.join().unwrap();
     assert_eq!(reply.status, 200, "{}", text(&reply));
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
