@@ -16,7 +16,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::run::{run, step};
+use crate::run::{cargo, run, step};
 use crate::{build, js};
 
 /// Options of `cargo xtask bench`.
@@ -53,10 +53,6 @@ pub struct Args {
     /// the report gives medians).
     #[arg(long, default_value_t = 3)]
     rounds: u32,
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// Builds `vecproc-bench` in release (with `features`) and returns its path.

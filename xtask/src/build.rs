@@ -2,14 +2,17 @@
 //! everything the tests and benchmarks run; [`build_service`] is the part
 //! `cargo xtask serve` needs.
 //!
-//! Writes `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`,
-//! see [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
-//! `target/wasm/vector-service.wasm` (`wac plug`); then the benchmark
-//! component `target/wasm/vector-kernels.wasm` (built as the processor is)
-//! with its size-optimised variant, the test fixtures under
-//! `target/wasm/fixtures/` (cargo-component guests and a std-Rust
-//! `wasm32-wasip2` guest), and the WASI command `target/wasm/vecproc.wasm`
-//! (crate `vecproc-cli`, for runtimes without the component model).
+//! Every guest is a plain cargo crate built for `wasm32-unknown-unknown` and
+//! linked into a component by the toolchain's `wasm-component-ld`
+//! (`components/.cargo/config.toml` says why). Writes
+//! `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`, see
+//! [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
+//! `target/wasm/vector-service.wasm` (`wac plug`); then the WASI 0.3 build
+//! (`http-api-p3.wasm`, `vector-service-p3.wasm`), the benchmark component
+//! `target/wasm/vector-kernels.wasm` (built as the processor is) with its
+//! size-optimised variant, the test fixtures under `target/wasm/fixtures/`,
+//! and the WASI command `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for
+//! runtimes without the component model).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::{run, step};
+use crate::run::{cargo, run, step};
 use crate::{paths, tools, wit};
 
 /// Paths of the built artifacts.
@@ -26,38 +29,56 @@ pub struct Artifacts {
     pub service: PathBuf,
 }
 
+/// Where a guest workspace's release build of `crate_name` lands.
+fn built(workspace: &str, crate_name: &str) -> PathBuf {
+    paths::guests(workspace)
+        .join("wasm32-unknown-unknown/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+/// Copies a built guest to `target/wasm/<file>`.
+fn publish_artifact(from: &Path, file: &str) -> Result<PathBuf> {
+    let to = paths::wasm().join(file);
+    fs::create_dir_all(to.parent().expect("under target/wasm"))?;
+    fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
+    Ok(to)
+}
+
+/// `wac plug SOCKET --plug PLUG -o OUT`.
+fn plug(wac: &Path, socket: &Path, plug: &Path, out: &Path) -> Result<()> {
+    step(&format!(
+        "composing {} (wac plug {} --plug {})",
+        out.display(),
+        socket.file_name().unwrap_or_default().to_string_lossy(),
+        plug.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    run(Command::new(wac)
+        .arg("plug")
+        .arg(socket)
+        .arg("--plug")
+        .arg(plug)
+        .arg("-o")
+        .arg(out))
+}
+
 /// What `cargo xtask serve` needs and nothing more: installs what is
 /// missing, builds both guests and composes them into
 /// `target/wasm/vector-service.wasm`.
 pub fn build_service(root: &Path) -> Result<Artifacts> {
     tools::ensure_targets()?;
-    let cargo_component = tools::ensure(&tools::CARGO_COMPONENT)?;
     let wac = tools::ensure(&tools::WAC)?;
     wit::fetch(root)?;
 
-    step("building the HTTP guest (cargo component build --release -p http-api)");
-    run(Command::new(&cargo_component)
+    step("building the HTTP guest (components/, cargo build --release -p http-api)");
+    run(cargo()
         .current_dir(root.join("components"))
-        .args(["component", "build", "--release", "-p", "http-api"])
+        .args(["build", "--release", "-p", "http-api"])
         .arg("--target-dir")
         .arg(paths::guests("components")))?;
-
-    let out = crate::paths::wasm();
-    fs::create_dir_all(&out)?;
-    let built = paths::guests("components").join("wasm32-wasip1/release/http_api.wasm");
-    fs::copy(&built, out.join("http-api.wasm"))
-        .with_context(|| format!("copying {}", built.display()))?;
-    build_component(root, &cargo_component, &SHIPPED_PROCESSOR)?;
-
-    step("composing target/wasm/vector-service.wasm (wac plug)");
-    let service = out.join("vector-service.wasm");
-    run(Command::new(&wac)
-        .arg("plug")
-        .arg(out.join("http-api.wasm"))
-        .arg("--plug")
-        .arg(out.join("vector-processor.wasm"))
-        .arg("-o")
-        .arg(&service))?;
+    let api = publish_artifact(&built("components", "http-api"), "http-api.wasm")?;
+    let processor = build_component(root, &SHIPPED_PROCESSOR)?;
+    let service = paths::wasm().join("vector-service.wasm");
+    plug(&wac, &api, &processor, &service)?;
     Ok(Artifacts { service })
 }
 
@@ -65,17 +86,33 @@ pub fn build_service(root: &Path) -> Result<Artifacts> {
 /// the test fixtures, the WASI 0.3 build and the WASI command.
 pub fn build(root: &Path) -> Result<Artifacts> {
     let artifacts = build_service(root)?;
-    let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
     let wac = tools::path_of(&tools::WAC);
-    let out = crate::paths::wasm();
+    let out = paths::wasm();
 
-    step("building fixture guests (tests/fixtures)");
-    run(Command::new(&cargo_component)
+    step("building the WASI 0.3 HTTP guest (components/, cargo build --release -p http-api-p3)");
+    run(cargo()
+        .current_dir(root.join("components"))
+        .args(["build", "--release", "-p", "http-api-p3"])
+        .arg("--target-dir")
+        .arg(paths::guests("components")))?;
+    let api_p3 = publish_artifact(&built("components", "http-api-p3"), "http-api-p3.wasm")?;
+    plug(
+        &wac,
+        &api_p3,
+        &out.join(SHIPPED_PROCESSOR.file),
+        &out.join("vector-service-p3.wasm"),
+    )?;
+
+    step("building fixture guests (tests/fixtures, cargo build --release --workspace)");
+    run(cargo()
         .current_dir(root.join("tests/fixtures"))
-        .args(["component", "build", "--release", "--workspace"])
+        .args(["build", "--release", "--workspace"])
         .arg("--target-dir")
         .arg(paths::guests("fixtures")))?;
-    fs::create_dir_all(out.join("fixtures"))?;
+    publish_artifact(
+        &built("fixtures", "misbehaving-p3"),
+        "fixtures/misbehaving-p3.wasm",
+    )?;
     // The fixture imports a growable table (`tables`), which Rust cannot
     // provide: a hand-written component does, plugged in with wac.
     let grower = out.join("fixtures/table-grower.wasm");
@@ -84,68 +121,47 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         &grower,
         wat::parse_file(&wat).with_context(|| format!("parsing {}", wat.display()))?,
     )?;
-    step("composing target/wasm/fixtures/misbehaving.wasm (wac plug, with table-grower.wasm)");
-    run(Command::new(&wac)
-        .arg("plug")
-        .arg(paths::guests("fixtures").join("wasm32-wasip1/release/misbehaving.wasm"))
-        .arg("--plug")
-        .arg(&grower)
-        .arg("-o")
-        .arg(out.join("fixtures/misbehaving.wasm")))?;
+    plug(
+        &wac,
+        &built("fixtures", "misbehaving"),
+        &grower,
+        &out.join("fixtures/misbehaving.wasm"),
+    )?;
 
     step(
         "building std-Rust fixture guests (tests/fixtures-std, cargo build --target wasm32-wasip2)",
     );
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root.join("tests/fixtures-std"))
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .arg("--target-dir")
-            .arg(paths::guests("fixtures-std")),
+    run(cargo()
+        .current_dir(root.join("tests/fixtures-std"))
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(paths::guests("fixtures-std")))?;
+    publish_artifact(
+        &paths::guests("fixtures-std").join("wasm32-wasip2/release/cli_guest.wasm"),
+        "fixtures/cli-guest.wasm",
     )?;
-    fs::copy(
-        paths::guests("fixtures-std").join("wasm32-wasip2/release/cli_guest.wasm"),
-        out.join("fixtures/cli-guest.wasm"),
-    )
-    .context("copying the cli-guest fixture")?;
 
-    step("building WASI 0.3 fixture guests (tests/fixtures-p3, cargo build --target wasm32-unknown-unknown)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root.join("tests/fixtures-p3"))
-            .args(["build", "--release"])
-            .arg("--target-dir")
-            .arg(paths::guests("fixtures-p3")),
-    )?;
-    fs::copy(
-        paths::guests("fixtures-p3").join("wasm32-unknown-unknown/release/misbehaving_p3.wasm"),
-        out.join("fixtures/misbehaving-p3.wasm"),
-    )
-    .context("copying the misbehaving-p3 fixture")?;
-
-    build_p3(root, &wac, &out)?;
-    build_component(root, &cargo_component, &SHIPPED_KERNELS)?;
-    build_component(root, &cargo_component, &SIZE_KERNELS)?;
+    build_component(root, &SHIPPED_KERNELS)?;
+    build_component(root, &SIZE_KERNELS)?;
 
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "-p", "vecproc-cli", "--target", "wasm32-wasip1"])
-            .args(["--profile", "wasm-cli"]),
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "-p", "vecproc-cli", "--target", "wasm32-wasip1"])
+        .args(["--profile", "wasm-cli"]))?;
+    publish_artifact(
+        &paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
+        "vecproc.wasm",
     )?;
-    fs::copy(
-        crate::paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
-        out.join("vecproc.wasm"),
-    )
-    .context("copying vecproc.wasm")?;
 
     for name in [
-        "vector-processor.wasm",
+        SHIPPED_PROCESSOR.file,
         SHIPPED_KERNELS.file,
         SIZE_KERNELS.file,
         "http-api.wasm",
         "vector-service.wasm",
+        "http-api-p3.wasm",
+        "vector-service-p3.wasm",
         "vecproc.wasm",
     ] {
         let len = fs::metadata(out.join(name))?.len();
@@ -212,7 +228,7 @@ const O3_KERNELS: ComponentBuild = ComponentBuild {
     file: "vector-kernels-o3.wasm",
 };
 
-fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> Result<PathBuf> {
+fn build_component(root: &Path, b: &ComponentBuild) -> Result<PathBuf> {
     step(&format!(
         "building {} at opt-level {}{} -> target/wasm/{}",
         b.package,
@@ -220,19 +236,12 @@ fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> R
         if b.simd { " with simd128" } else { "" },
         b.file
     ));
-    let target_dir = match b.target_dir {
-        Some(dir) => paths::guests(dir),
-        None => paths::guests("components"),
-    };
-    let mut cmd = Command::new(cargo_component);
-    cmd.current_dir(root.join("components")).args([
-        "component",
-        "build",
-        "--release",
-        "-p",
-        b.package,
-    ]);
-    cmd.arg("--target-dir").arg(&target_dir);
+    let workspace = b.target_dir.unwrap_or("components");
+    let mut cmd = cargo();
+    cmd.current_dir(root.join("components"))
+        .args(["build", "--release", "-p", b.package])
+        .arg("--target-dir")
+        .arg(paths::guests(workspace));
     if b.target_dir.is_some() {
         cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level);
     }
@@ -240,12 +249,7 @@ fn build_component(root: &Path, cargo_component: &Path, b: &ComponentBuild) -> R
         cmd.env("RUSTFLAGS", "-C target-feature=+simd128");
     }
     run(&mut cmd)?;
-    let out = crate::paths::wasm().join(b.file);
-    let built = target_dir
-        .join("wasm32-wasip1/release")
-        .join(format!("{}.wasm", b.package.replace('-', "_")));
-    fs::copy(&built, &out).with_context(|| format!("copying {}", built.display()))?;
-    Ok(out)
+    publish_artifact(&built(workspace, b.package), b.file)
 }
 
 /// The benchmark component's three builds, for `cargo xtask bench`: as the
@@ -263,8 +267,7 @@ pub struct BenchVariants {
 
 /// Builds the opt-level 3 variant and checks the other two exist.
 pub fn build_bench_variants(root: &Path) -> Result<BenchVariants> {
-    let cargo_component = tools::ensure(&tools::CARGO_COMPONENT)?;
-    let o3 = build_component(root, &cargo_component, &O3_KERNELS)?;
+    let o3 = build_component(root, &O3_KERNELS)?;
     let wasm = crate::paths::wasm();
     let (shipped, size) = (
         wasm.join(SHIPPED_KERNELS.file),
@@ -287,52 +290,8 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
         return Ok(path.into());
     }
     step("building host-runner (cargo build --release -p host-runner)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "-p", "host-runner"]),
-    )?;
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "host-runner"]))?;
     Ok(crate::paths::target().join("release/host-runner"))
-}
-
-/// Builds the WASI 0.3 HTTP guest (`components/http-api-p3`, a cargo
-/// workspace of its own) and composes it with the shipped processor:
-/// `target/wasm/http-api-p3.wasm` and `target/wasm/vector-service-p3.wasm`,
-/// the service exporting `wasi:http/handler@0.3` that `wasmtime serve` 48
-/// serves without flags. cargo-component 0.21.1 cannot build p3 guests, so
-/// this is plain `cargo build` for `wasm32-unknown-unknown` with the
-/// `wasip3` crate's bindings, linked into a component by the toolchain's
-/// `wasm-component-ld` (the crate's `.cargo/config.toml`).
-fn build_p3(root: &Path, wac: &Path, out: &Path) -> Result<()> {
-    step("building the WASI 0.3 HTTP guest (components/http-api-p3, cargo build --target wasm32-unknown-unknown)");
-    let start = std::time::Instant::now();
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root.join("components/http-api-p3"))
-            .args(["build", "--release"])
-            .arg("--target-dir")
-            .arg(paths::guests("http-api-p3")),
-    )?;
-    let built =
-        paths::guests("http-api-p3").join("wasm32-unknown-unknown/release/http_api_p3.wasm");
-    fs::copy(&built, out.join("http-api-p3.wasm"))
-        .with_context(|| format!("copying {}", built.display()))?;
-    step("composing target/wasm/vector-service-p3.wasm (wac plug)");
-    let service = out.join("vector-service-p3.wasm");
-    run(Command::new(wac)
-        .arg("plug")
-        .arg(out.join("http-api-p3.wasm"))
-        .arg("--plug")
-        .arg(out.join("vector-processor.wasm"))
-        .arg("-o")
-        .arg(&service))?;
-    for name in ["http-api-p3.wasm", "vector-service-p3.wasm"] {
-        let len = fs::metadata(out.join(name))?.len();
-        eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
-    }
-    eprintln!(
-        "    p3 guest built and composed in {:.1}s",
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
 }

@@ -8,7 +8,6 @@
 //! stale `target/` elsewhere is never picked up.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
@@ -17,7 +16,7 @@ static TARGET: OnceLock<PathBuf> = OnceLock::new();
 
 /// Asks cargo for the root workspace's target directory and exports it.
 pub fn init(root: &Path) -> Result<()> {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = crate::run::cargo()
         .current_dir(root)
         .args([
             "metadata",

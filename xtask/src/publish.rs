@@ -91,7 +91,7 @@ struct CrateMeta {
 
 fn crate_meta(root: &Path, krate: &str) -> Result<CrateMeta> {
     let json = output(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        crate::run::cargo()
             .args([
                 "metadata",
                 "--no-deps",

@@ -9,3 +9,8 @@ pub use vecproc_harness::cmd::{output, step};
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(vecproc_harness::cmd::run(cmd)?)
 }
+
+/// The cargo that runs this task (`$CARGO`), for the builds it starts.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}

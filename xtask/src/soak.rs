@@ -5,7 +5,6 @@
 //! --help` lists them).
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::Result;
 
@@ -25,13 +24,11 @@ pub fn soak(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
     let host_runner = build::host_runner(root)?;
     step("running vecproc-soak (cargo run --release -p vecproc-tests --bin vecproc-soak)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["run", "--quiet", "--release", "-p", "vecproc-tests"])
-            .args(["--bin", "vecproc-soak", "--"])
-            .arg("--host-runner")
-            .arg(host_runner)
-            .args(args.args),
-    )
+    run(crate::run::cargo()
+        .current_dir(root)
+        .args(["run", "--quiet", "--release", "-p", "vecproc-tests"])
+        .args(["--bin", "vecproc-soak", "--"])
+        .arg("--host-runner")
+        .arg(host_runner)
+        .args(args.args))
 }

@@ -3,12 +3,11 @@
 //! end-to-end under `wasmtime serve`) and JavaScript (Node and Chromium).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use crate::run::{run, step};
+use crate::run::{cargo, run, step};
 use crate::{apt, build, paths, tools};
 
 /// Options of `cargo xtask test`.
@@ -24,10 +23,6 @@ pub struct Args {
     /// `$VECPROC_WASMER` naming a wasmer binary opts in as well.
     #[arg(long)]
     wasmer_cli: bool,
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// Runs every suite.
@@ -78,56 +73,34 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         }],
     )?;
     apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
-    let cargo_component = tools::path_of(&tools::CARGO_COMPONENT);
 
     if !args.no_lint {
         step("checking formatting of the guest workspaces (cargo fmt --check)");
-        for dir in [
-            "components",
-            "components/http-api-p3",
-            "tests/fixtures",
-            "tests/fixtures-std",
-            "tests/fixtures-p3",
-        ] {
+        for dir in ["components", "tests/fixtures", "tests/fixtures-std"] {
             run(cargo()
                 .current_dir(root.join(dir))
                 .args(["fmt", "--all", "--check"]))?;
         }
-        for dir in ["components", "tests/fixtures"] {
+        // Each with the target its `.cargo/config.toml` names, or wasip2
+        // (Rust std) for the std fixtures, in the target directory its
+        // build uses.
+        for (dir, target) in [
+            ("components", None),
+            ("tests/fixtures", None),
+            ("tests/fixtures-std", Some("wasm32-wasip2")),
+        ] {
             step(&format!(
-                "linting guest crates ({dir}, cargo component clippy -D warnings)"
+                "linting guest crates ({dir}, cargo clippy -D warnings)"
             ));
-            // cargo-component does not pass `-D warnings` through to clippy,
-            // so any warning in its output fails the step instead.
-            let out = Command::new(&cargo_component)
-                .current_dir(root.join(dir))
-                .args(["component", "clippy", "--release", "--workspace"])
+            let mut cmd = cargo();
+            cmd.current_dir(root.join(dir))
+                .args(["clippy", "--release", "--workspace"])
                 .arg("--target-dir")
-                .arg(paths::guests_of(dir))
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stderr);
-            eprint!("{text}");
-            if !out.status.success() || text.lines().any(|l| l.starts_with("warning")) {
-                bail!("cargo component clippy reported problems in {dir}");
+                .arg(paths::guests_of(dir));
+            if let Some(target) = target {
+                cmd.args(["--target", target]);
             }
-        }
-        step("linting std-Rust fixture guests (cargo clippy --target wasm32-wasip2 -D warnings)");
-        run(cargo()
-            .current_dir(root.join("tests/fixtures-std"))
-            .args(["clippy", "--release", "--target", "wasm32-wasip2"])
-            .arg("--target-dir")
-            .arg(paths::guests("fixtures-std"))
-            .args(["--", "-D", "warnings"]))?;
-        for dir in ["components/http-api-p3", "tests/fixtures-p3"] {
-            step(&format!(
-                "linting WASI 0.3 guests ({dir}, cargo clippy -D warnings)"
-            ));
-            run(cargo()
-                .current_dir(root.join(dir))
-                .args(["clippy", "--release"])
-                .arg("--target-dir")
-                .arg(paths::guests_of(dir))
-                .args(["--", "-D", "warnings"]))?;
+            run(cmd.args(["--", "-D", "warnings"]))?;
         }
     }
 

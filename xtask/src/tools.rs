@@ -26,15 +26,6 @@ pub struct Tool {
     pub minutes: u32,
 }
 
-/// cargo-component builds the guests.
-pub const CARGO_COMPONENT: Tool = Tool {
-    krate: "cargo-component",
-    bin: "cargo-component",
-    version: "0.21.1",
-    features: None,
-    minutes: 6,
-};
-
 /// wac composes them.
 pub const WAC: Tool = Tool {
     krate: "wac-cli",
@@ -79,9 +70,9 @@ pub const WASMER: Tool = Tool {
     minutes: 25,
 };
 
-/// Rust targets the guests need (wasip2 for the std-Rust fixture guests,
-/// unknown-unknown for the WASI 0.3 guest, whose Rust std then imports
-/// nothing).
+/// Rust targets the guests need: unknown-unknown for every component in
+/// `components/` and `tests/fixtures/` (Rust std then imports nothing),
+/// wasip2 for the std-Rust fixture guests, wasip1 for the WASI command.
 const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2", "wasm32-unknown-unknown"];
 
 fn cargo_bin_dir() -> PathBuf {
@@ -116,7 +107,7 @@ pub fn ensure(tool: &Tool) -> Result<PathBuf> {
         "installing {} {} with cargo install --locked (about {} min on 2 cores)",
         tool.krate, tool.version, tool.minutes
     ));
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = crate::run::cargo();
     cmd.args(["install", "--locked", tool.krate, "--version", tool.version])
         .arg("--target-dir")
         .arg(crate::paths::target().join("tool-builds"));

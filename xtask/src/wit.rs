@@ -1,13 +1,12 @@
 //! WASI WIT for the guests, taken from a pinned crates.io package.
 //!
 //! The repository does not commit `wasi:*` WIT. The `wasi` crate at
-//! `0.14.1+wasi-0.2.3` ships the WASI 0.2.3 packages (the newest that
-//! cargo-component 0.21.1 parses); a throwaway manifest under `target/`
+//! `0.14.1+wasi-0.2.3` ships the WASI 0.2.3 packages that the `http-api`
+//! world names (`wit/worlds.wit`); a throwaway manifest under `target/`
 //! vendors it and its `wit/deps/*` is copied into the ignored `wit/deps/`.
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -39,7 +38,7 @@ pub fn fetch(root: &Path) -> Result<()> {
     )?;
     fs::write(scratch.join("src/lib.rs"), "")?;
     let vendor = |offline: bool| {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let mut cmd = crate::run::cargo();
         cmd.current_dir(&scratch)
             .args(["vendor", "--versioned-dirs", "--quiet"]);
         if offline {

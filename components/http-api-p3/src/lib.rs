@@ -9,11 +9,11 @@
 //!
 //! # How it is built, and why
 //!
-//! - cargo-component 0.21.1 cannot build it: it generates with wit-bindgen 0.41, whose async
-//!   support predates the component-model-async ABI that wasmtime 48 implements, and its
-//!   WIT handling is 0.2-era. So the p2 guests stay on cargo-component and the p3 guest is a
-//!   plain cargo crate with its own workspace, lockfile and release profile (the same size
-//!   settings as `components/`).
+//! - Like every guest in `components/`, a plain cargo crate built for
+//!   `wasm32-unknown-unknown` (`components/.cargo/config.toml`). It was the first of them:
+//!   cargo-component 0.21.1, which built the p2 guests until then, generates with wit-bindgen
+//!   0.41, whose async support predates the component-model-async ABI that wasmtime 48
+//!   implements.
 //! - Bindings: the `wasip3` crate (0.10.0+wasi-0.3.2) for all of WASI, wit-bindgen 0.63's
 //!   `generate!` for our import. The crate ships its WIT and pregenerated code, so nothing is
 //!   fetched into `wit/deps/` for p3 and no WASI WIT is committed. wasmtime 48's p3 host is
@@ -24,13 +24,10 @@
 //!   wasi-libc and imports `wasi:cli/environment@0.2.x` and friends (the default panic hook
 //!   reads `RUST_BACKTRACE`), which `wasmtime serve` links only with `-S cli`; it refused
 //!   such a build (`component imports instance wasi:cli/environment@0.2.6, but a matching
-//!   implementation was not found in the linker`). On unknown-unknown std imports nothing,
-//!   and the toolchain's own `wasm-component-ld` (shipped with rustc for wasip2, found on the
-//!   linker search path) links the module and makes it a component from the bindings' type
-//!   sections. No extra tool to install, only the rustup target (`tools::TARGETS`).
+//!   implementation was not found in the linker`). On unknown-unknown std imports nothing.
 //! - The composed `vector-service-p3.wasm` imports `wasi:http/types@0.3` from the guest and
-//!   the 0.2 proxy-world interfaces the (unchanged, p2) processor uses; `wasmtime serve` links
-//!   both sets for every component without flags. It serves p3 components with instance
+//!   nothing from the processor, which imports nothing; `wasmtime serve` links p2 and p3
+//!   interfaces for every component without flags. It serves p3 components with instance
 //!   reuse (up to 128 requests, 16 at once, per instance); the guest holds no state between
 //!   requests, and the `p3` suite sends concurrent requests to check their answers do not mix.
 

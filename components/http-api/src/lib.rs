@@ -7,9 +7,16 @@
 //! WASI 0.3 guest (`http-api-p3`) shares the same flow and, through
 //! `vecproc_guest::imported!`, the same glue to the processor.
 
-#[allow(warnings)]
-#[rustfmt::skip]
-mod bindings;
+/// Bindings for the `http-api` world (`wasi:http/proxy` plus the processor
+/// import), generated at compile time from `wit/` and the WASI 0.2.3 WIT that
+/// `cargo xtask` fetches into `wit/deps/`.
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "vecproc:vector/http-api",
+        generate_all,
+    });
+}
 /// The imported processor's glue, shared with the WASI 0.3 guest.
 mod imported {
     vecproc_guest::imported!(

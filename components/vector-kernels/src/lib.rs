@@ -5,11 +5,19 @@
 //! and the tests that check the kernels agree with native; the shipped
 //! `vector-processor` component does not contain this code.
 
-#[allow(warnings)]
-#[rustfmt::skip]
-mod bindings;
+/// Bindings for the `kernels-bench` world, generated at compile time from
+/// this crate's `wit/` (after `wit/` of the repository, for the WASI clock it
+/// imports).
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit", "wit"],
+        world: "vecproc:bench/kernels-bench",
+        generate_all,
+    });
+}
 
 use bindings::exports::vecproc::bench::kernels::{Guest, Kernel, Timing};
+use bindings::wasi::clocks::monotonic_clock;
 
 struct Component;
 
@@ -25,7 +33,8 @@ impl Guest for Component {
             Kernel::ComputeLibm => vecproc_kernels::Kernel::ComputeLibm,
             Kernel::Statistics => vecproc_kernels::Kernel::Statistics,
         };
-        let (nanos, checksum) = vecproc_kernels::time_kernel(kernel, size, runs);
+        let (nanos, checksum) =
+            vecproc_kernels::time_kernel(kernel, size, runs, monotonic_clock::now);
         Timing { nanos, checksum }
     }
 

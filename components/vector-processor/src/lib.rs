@@ -6,9 +6,13 @@
 //! this file only converts between WIT and core types. All logic and its
 //! tests live in `vecproc-core`.
 
-#[allow(warnings)]
-#[rustfmt::skip]
-mod bindings;
+/// Bindings for the `processor` world, generated from `wit/` at compile time.
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/vector-processor.wit",
+        world: "vecproc:vector/processor",
+    });
+}
 
 use std::cell::RefCell;
 

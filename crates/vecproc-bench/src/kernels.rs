@@ -130,8 +130,9 @@ pub fn run(mut args: Args) -> Result<()> {
         } else {
             args.runs
         };
-        kernels::time_kernel(case.kernel, case.size, args.warmup);
-        let (nanos, checksum) = kernels::time_kernel(case.kernel, case.size, runs);
+        kernels::time_kernel(case.kernel, case.size, args.warmup, kernels::instant_nanos);
+        let (nanos, checksum) =
+            kernels::time_kernel(case.kernel, case.size, runs, kernels::instant_nanos);
         let runner = if portable {
             "native-portable-sha"
         } else {

@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({
     path: "../../components/vector-kernels/wit/kernels.wit",
-    world: "kernels-bench",
+    world: "kernels-exports",
 });
 
 use exports::vecproc::bench::kernels::Kernel as WitKernel;
@@ -35,7 +35,7 @@ impl WasiView for Host {
 /// One instance of the component.
 pub struct Guest {
     store: Store<Host>,
-    bench: KernelsBench,
+    bench: KernelsExports,
 }
 
 fn wit(kernel: Kernel) -> WitKernel {
@@ -77,7 +77,7 @@ impl Guest {
         };
         let mut store = Store::new(&engine, host);
         let bench =
-            KernelsBench::instantiate(&mut store, &component, &linker).map_err(to_anyhow)?;
+            KernelsExports::instantiate(&mut store, &component, &linker).map_err(to_anyhow)?;
         Ok(Guest { store, bench })
     }
 

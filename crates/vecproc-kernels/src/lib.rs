@@ -4,11 +4,12 @@
 //! One implementation each, compiled natively (`vecproc-bench`) and into the
 //! benchmark component `components/vector-kernels` (WIT `vecproc:bench/kernels`).
 //! The shipped `vector-processor` component does not carry them: this crate,
-//! with `sha2`, `libm` and the clock it needs, is benchmark code only.
+//! with `sha2` and `libm`, is benchmark code only.
 //! Inputs come from [`Xorshift32`] so the JavaScript runners (`js/bench/`)
 //! build identical data; checksums let every runner prove it computed the
 //! same thing.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -309,20 +310,29 @@ pub fn run(kernel: Kernel, input: &mut Input) -> f64 {
 }
 
 /// Generates the input once, then runs the kernel `runs` times on fresh
-/// copies, timing only the kernel. Returns nanoseconds per run and the last
-/// checksum.
-pub fn time_kernel(kernel: Kernel, size: u32, runs: u32) -> (Vec<u64>, f64) {
+/// copies, timing only the kernel with `now` (a monotonic clock in
+/// nanoseconds: [`instant_nanos`] natively, WASI's monotonic clock in the
+/// guest, where `wasm32-unknown-unknown` std has none). Returns nanoseconds
+/// per run and the last checksum.
+pub fn time_kernel(kernel: Kernel, size: u32, runs: u32, now: impl Fn() -> u64) -> (Vec<u64>, f64) {
     let input = input(kernel, size);
     let mut nanos = Vec::with_capacity(runs as usize);
     let mut checksum = 0.0;
     for _ in 0..runs {
         let mut work = input.clone();
-        let start = Instant::now();
+        let start = now();
         checksum = run(kernel, &mut work);
-        nanos.push(start.elapsed().as_nanos() as u64);
+        nanos.push(now().saturating_sub(start));
         drop(std::hint::black_box(work));
     }
     (nanos, checksum)
+}
+
+/// Nanoseconds on the native monotonic clock ([`Instant`]) since its first
+/// reading in this process: the clock native callers give [`time_kernel`].
+pub fn instant_nanos() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 #[cfg(test)]
@@ -414,7 +424,7 @@ mod tests {
                 Kernel::Matmul => 8,
                 _ => 1000,
             };
-            let (nanos, checksum) = time_kernel(k, size, 2);
+            let (nanos, checksum) = time_kernel(k, size, 2, instant_nanos);
             assert_eq!(nanos.len(), 2);
             assert!(checksum.is_finite());
         }

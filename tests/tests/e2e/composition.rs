@@ -69,8 +69,18 @@ fn http_api_needs_the_processor_and_the_composition_supplies_it() {
     );
     // The shipped processor exports the interface users get and nothing
     // else: the benchmark kernels are a component of their own.
-    let (_, exports) = interface("vector-processor.wasm");
+    // It imports nothing at all (plain cargo for wasm32-unknown-unknown: no
+    // WASI libc, no adapter), so any host can instantiate it.
+    let (imports, exports) = interface("vector-processor.wasm");
     assert_eq!(exports, ["vecproc:vector/vector-processor@0.1.0"]);
-    let (_, exports) = interface("vector-kernels.wasm");
+    assert_eq!(imports, Vec::<String>::new());
+    // The benchmark component imports only the clock its timings read (at
+    // the WASI 0.2 version rustc's wasm-component-ld names, 0.2.6 with rustc
+    // 1.95, whatever the WIT's 0.2.3 says: hosts link 0.2.x by semver).
+    let (imports, exports) = interface("vector-kernels.wasm");
     assert_eq!(exports, ["vecproc:bench/kernels@0.1.0"]);
+    assert!(
+        matches!(&imports[..], [clock] if clock.starts_with("wasi:clocks/monotonic-clock@0.2.")),
+        "{imports:?}"
+    );
 }

@@ -1,5 +1,5 @@
 //! WASI 0.3 (`wasi:http/service`) under both servers, with the p3 fixture
-//! (`tests/fixtures-p3`): traps, timeouts, memory caps, concurrent
+//! (`tests/fixtures/misbehaving-p3`): traps, timeouts, memory caps, concurrent
 //! requests on one reused instance and the reuse limits must be answered
 //! the same by `wasmtime serve` and host-runner; then what host-runner adds
 //! (metrics, the memory budget, drain) working for p3 too.
