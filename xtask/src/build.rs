@@ -61,14 +61,14 @@ fn plug(wac: &Path, socket: &Path, plug: &Path, out: &Path) -> Result<()> {
         .arg(out))
 }
 
-/// What `cargo xtask serve` needs and nothing more: installs what is
-/// missing, builds both guests and composes them into
-/// `target/wasm/vector-service.wasm`.
-pub fn build_service(root: &Path) -> Result<Artifacts> {
+/// The two shipped guests, built: `target/wasm/http-api.wasm` and
+/// `target/wasm/vector-processor.wasm`. Needs only the Rust targets and the
+/// WASI WIT; what `cargo xtask serve` builds before it composes them with
+/// host-runner (in-process wac-graph, the same bytes as `wac plug`: the
+/// composition suite checks it).
+pub fn build_guests(root: &Path) -> Result<Guests> {
     tools::ensure_targets()?;
-    let wac = tools::ensure(&tools::WAC)?;
     wit::fetch(root)?;
-
     step("building the HTTP guest (components/, cargo build --release -p http-api)");
     run(cargo()
         .current_dir(root.join("components"))
@@ -77,8 +77,29 @@ pub fn build_service(root: &Path) -> Result<Artifacts> {
         .arg(paths::guests("components")))?;
     let api = publish_artifact(&built("components", "http-api"), "http-api.wasm")?;
     let processor = build_component(root, &SHIPPED_PROCESSOR)?;
-    let service = paths::wasm().join("vector-service.wasm");
-    plug(&wac, &api, &processor, &service)?;
+    Ok(Guests { api, processor })
+}
+
+/// The shipped guests' paths.
+pub struct Guests {
+    /// `target/wasm/http-api.wasm`.
+    pub api: PathBuf,
+    /// `target/wasm/vector-processor.wasm`.
+    pub processor: PathBuf,
+}
+
+/// Where the composed service goes: `target/wasm/vector-service.wasm`.
+pub fn service_path() -> PathBuf {
+    paths::wasm().join("vector-service.wasm")
+}
+
+/// The guests ([`build_guests`]) composed with `wac plug` into
+/// `target/wasm/vector-service.wasm`.
+pub fn build_service(root: &Path) -> Result<Artifacts> {
+    let wac = tools::ensure(&tools::WAC)?;
+    let guests = build_guests(root)?;
+    let service = service_path();
+    plug(&wac, &guests.api, &guests.processor, &service)?;
     Ok(Artifacts { service })
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask serve`: build, compose, and serve on 127.0.0.1:8080 with
-//! host-runner (default) or the real `wasmtime serve` (`--runtime wasmtime`).
+//! host-runner (default; it composes the guests itself) or the real
+//! `wasmtime serve` (`--runtime wasmtime`; composed with `wac plug`).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::step;
+use crate::run::{run, step};
 use crate::{build, tools};
 
 /// Which server runs the component.
@@ -33,16 +34,30 @@ pub struct Args {
 /// Builds and then replaces this process with the server.
 pub fn serve(root: &Path, args: Args) -> Result<()> {
     // Only the service: no test fixtures on the way to the serving line.
-    let artifacts = build::build_service(root)?;
-    let mut cmd = match args.runtime {
-        Runtime::HostRunner => Command::new(build::host_runner(root)?),
-        Runtime::Wasmtime => Command::new(tools::ensure(&tools::WASMTIME)?),
+    let (mut cmd, service) = match args.runtime {
+        Runtime::HostRunner => {
+            // host-runner composes in-process (wac-graph), so serving with
+            // it needs no wac CLI: one install fewer on a fresh machine.
+            let guests = build::build_guests(root)?;
+            let host_runner = build::host_runner(root)?;
+            let service = build::service_path();
+            step("composing target/wasm/vector-service.wasm (host-runner compose)");
+            run(Command::new(&host_runner)
+                .arg("compose")
+                .arg(&guests.api)
+                .arg("--plug")
+                .arg(&guests.processor)
+                .arg("-o")
+                .arg(&service))?;
+            (Command::new(host_runner), service)
+        }
+        Runtime::Wasmtime => {
+            let service = build::build_service(root)?.service;
+            (Command::new(tools::ensure(&tools::WASMTIME)?), service)
+        }
     };
     step(&format!("serving on http://{}/ (Ctrl-C stops)", args.addr));
-    cmd.arg("serve")
-        .arg("--addr")
-        .arg(&args.addr)
-        .arg(&artifacts.service);
+    cmd.arg("serve").arg("--addr").arg(&args.addr).arg(&service);
     let err = cmd.exec();
     Err(err).context("starting the server")
 }

@@ -84,3 +84,32 @@ fn http_api_needs_the_processor_and_the_composition_supplies_it() {
         "{imports:?}"
     );
 }
+
+/// `host-runner compose` (wac-graph, in-process) writes the same bytes as
+/// `wac plug` (the wac CLI on the same wac-graph) for the shipped pair: what
+/// `cargo xtask serve` composes with host-runner is exactly the
+/// `vector-service.wasm` that `cargo xtask build` composes with wac and the
+/// suites test.
+#[test]
+fn host_runner_compose_writes_what_wac_plug_writes() {
+    let out = std::env::temp_dir().join(format!("vecproc-compose-{}.wasm", std::process::id()));
+    let status = std::process::Command::new(vecproc_tests::host_runner_bin())
+        .arg("compose")
+        .arg(artifact("http-api.wasm"))
+        .arg("--plug")
+        .arg(artifact("vector-processor.wasm"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ours = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let wac = std::fs::read(artifact("vector-service.wasm")).unwrap();
+    assert!(
+        ours == wac,
+        "host-runner compose wrote {} bytes, wac plug {}",
+        ours.len(),
+        wac.len()
+    );
+}
