@@ -332,7 +332,7 @@ fn bench(servers: &Servers, out: &Path, seconds: u32, rounds: u32) -> Result<()>
          servers alternating within each round; each cell is the median over the rounds. \
          \"native\" is `vecproc-native-server`: the same routes and answers from `vecproc_core::api` \
          on hyper 1 and tokio, no WebAssembly (its `/compute` calls glibc's `sin`/`cos`, the \
-         guest wasi-libc's). \"p2\" is `target/wasm/vector-service.wasm`, \"p3\" its WASI 0.3 build \
+         guest Rust's port of musl's libm). \"p2\" is `target/wasm/vector-service.wasm`, \"p3\" its WASI 0.3 build \
          `vector-service-p3.wasm` when built. Server CPU is the server process's user and kernel \
          time (`/proc/PID/stat` utime and stime, all threads, {} Hz ticks) during the run divided \
          by the requests wrk completed; wrk CPU is wrk's own (user + kernel, from the benchmark's \

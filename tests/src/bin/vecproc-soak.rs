@@ -11,8 +11,8 @@
 //! overflow), and check every answer against the native library
 //! (`vecproc-core`) or the documented error. `/compute` is checked against
 //! `vecproc_kernels::compute_libm`, the pure-Rust libm, which is bit-identical to
-//! what the guest's wasi-libc computes (the host's glibc `sin`/`cos` differ
-//! in the last bits). A monitor samples each
+//! what the guest computes (Rust's std on wasm32-unknown-unknown uses the same
+//! port of musl's libm; the host's glibc `sin`/`cos` differ in the last bits). A monitor samples each
 //! server's RSS and open file descriptors once a second. It stops by itself
 //! and writes `<target>/soak/report.json`; it fails if any answer was wrong,
 //! a server died, or a server's settled RSS or descriptor count ended past
