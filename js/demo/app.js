@@ -1,10 +1,17 @@
-// The demo page: N random values go into the vector-processor component in
-// one bulk `add-values` call (a Float64Array), are sorted and summarised in
-// WebAssembly, and the same sort and mean run in plain JavaScript beside it.
+// The demo page, the article's flow: N random values go into WebAssembly one
+// by one and then in one bulk call (a Float64Array), are sorted and
+// summarised there, and the sorted values are read back; the same sort and
+// mean run in plain JavaScript beside it.
 //
-// The page is served from js/ (scripts/serve-demo.mjs); the component comes
-// from js/gen/ (npm run transpile) through the typed API in js/src/vector.js.
-// After a run, `window.demo` holds the data and results for the browser test.
+// Two WebAssembly builds of the same vecproc-core, chosen with the
+// "WebAssembly" switch: the vector-processor component through jco (from
+// js/gen/, `npm run transpile`, via the typed API in js/src/vector.js), and
+// the wasm-bindgen module (target/web/web/, `cargo xtask build`, served under
+// /web/), whose sorted values are read through a zero-copy view.
+//
+// The page is served from js/ (scripts/serve-demo.mjs). `?seed=S` makes the
+// data reproducible (so both builds can be given the same values). After a
+// run, `window.demo` holds the data and results for the browser test.
 
 const $ = (id) => document.getElementById(id);
 const MAX_N = 20_000_000;
@@ -13,6 +20,7 @@ const HISTOGRAM_BINS = 64;
 const ui = {
   form: $('controls'),
   n: $('n'),
+  impl: $('impl'),
   distribution: $('distribution'),
   run: $('run'),
   status: $('status'),
@@ -46,15 +54,27 @@ function showValue(id, value, text) {
 
 // ---------------------------------------------------------------- data
 
+/** mulberry32: a small seeded generator of doubles in [0, 1). */
+function seeded(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Fills a Float64Array with `n` values of the chosen distribution. */
-function generate(n, distribution) {
+function generate(n, distribution, random = Math.random) {
   const data = new Float64Array(n);
   const normal = () => {
     // Box-Muller; 1 - random() is in (0, 1], so the log is finite.
-    const u = 1 - Math.random();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
+    const u = 1 - random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
   };
-  if (distribution === 'uniform') for (let i = 0; i < n; i++) data[i] = Math.random();
+  if (distribution === 'uniform') for (let i = 0; i < n; i++) data[i] = random();
   else if (distribution === 'lognormal') for (let i = 0; i < n; i++) data[i] = Math.exp(0.6 * normal());
   else for (let i = 0; i < n; i++) data[i] = normal();
   return data;
@@ -196,27 +216,90 @@ function showFirstTen(values) {
   );
 }
 
+// ---------------------------------------------------------------- the builds
+
+/**
+ * The two WebAssembly builds behind one shape: `create()` gives an object
+ * with addOne, addBulk, clear, sort, mean, statistics (camelCase keys),
+ * readSorted and dispose.
+ */
+const builds = {
+  component: {
+    label: 'component (jco)',
+    readKind: '(copy out, read all)',
+    api: null,
+    async load() {
+      this.api = await import('../src/vector.js');
+    },
+    create() {
+      const v = new this.api.Vector();
+      return {
+        addOne: (x) => v.addValue(x),
+        addBulk: (data) => v.addValues(data),
+        clear: () => v.clear(),
+        sort: () => v.sort('ascending'),
+        mean: () => v.mean(),
+        statistics: () => v.statistics(),
+        readSorted: () => v.toFloat64Array(),
+        dispose: () => v.dispose(),
+      };
+    },
+  },
+  bindgen: {
+    label: 'wasm-bindgen module',
+    readKind: '(zero-copy view)',
+    module: null,
+    async load() {
+      // `--target web`: the default export fetches and instantiates
+      // vecproc_web_bg.wasm and resolves to the module's exports (with
+      // `memory`). The article reads `init.memory.buffer`, but `init` is the
+      // loader function; `sorted_view()` makes reading the memory
+      // unnecessary anyway.
+      this.module = await import('../web/vecproc_web.js');
+      await this.module.default();
+    },
+    create() {
+      const v = new this.module.VectorProcessor();
+      const camel = (key) => key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+      return {
+        addOne: (x) => v.add_value(x),
+        addBulk: (data) => v.add_values(data),
+        clear: () => v.clear(),
+        sort: () => v.sort(),
+        mean: () => v.mean(),
+        statistics: () => Object.fromEntries(Object.entries(v.statistics()).map(([k, x]) => [camel(k), x])),
+        readSorted: () => v.sorted_view(),
+        dispose: () => v.free(),
+      };
+    },
+  },
+};
+
 // ---------------------------------------------------------------- the run
 
-let api;
-let vector; // kept between runs so the component's memory is reused
+let vector; // the last run's, freed at the next run
 
-async function run(n, distribution) {
+async function run(n, distribution, impl, seed) {
   ui.run.disabled = true;
   try {
+    const build = builds[impl];
     setStatus('running', `Generating ${n.toLocaleString('en-US')} values…`);
     await nextFrame();
-    const data = generate(n, distribution);
+    const data = generate(n, distribution, seed === null ? Math.random : seeded(seed));
 
-    setStatus('running', 'WebAssembly: add-values, sort, mean, statistics…');
+    setStatus('running', `WebAssembly (${build.label}): add one by one, add in bulk, sort, mean, statistics…`);
     await nextFrame();
     vector?.dispose();
-    vector = new api.Vector();
-    const add = timed(() => vector.addValues(data));
-    const sort = timed(() => vector.sort('ascending'));
+    vector = build.create();
+    const addOne = timed(() => {
+      for (let i = 0; i < data.length; i++) vector.addOne(data[i]);
+    });
+    vector.clear();
+    const add = timed(() => vector.addBulk(data));
+    const sort = timed(() => vector.sort());
     const mean = timed(() => vector.mean());
     const stats = timed(() => vector.statistics());
-    const copy = timed(() => vector.toFloat64Array());
+    const copy = timed(() => vector.readSorted());
     const wasmSorted = copy.value;
 
     setStatus('running', 'JavaScript: Float64Array sort and mean…');
@@ -237,6 +320,8 @@ async function run(n, distribution) {
     showValue('js-copy-ms', jsCopy.ms, fmtMs(jsCopy.ms));
     showValue('wasm-stats-ms', stats.ms, fmtMs(stats.ms));
     showValue('wasm-copy-ms', copy.ms, fmtMs(copy.ms));
+    showValue('wasm-add-one-ms', addOne.ms, fmtMs(addOne.ms));
+    $('read-kind').textContent = build.readKind;
     showValue('wasm-mean', mean.value, fmtFull(mean.value));
     showValue('js-mean', jsMeanT.value, fmtFull(jsMeanT.value));
     showValue('same-order', sameOrder, sameOrder ? 'identical ✓' : 'different ✗');
@@ -265,6 +350,8 @@ async function run(n, distribution) {
     window.demo = {
       n,
       distribution,
+      impl,
+      seed,
       data,
       wasmSorted,
       jsSorted,
@@ -273,6 +360,7 @@ async function run(n, distribution) {
       jsMean: jsMeanT.value,
       sameOrder,
       timings: {
+        wasmAddOneByOne: addOne.ms,
         wasmAdd: add.ms,
         wasmSort: sort.ms,
         wasmMean: mean.ms,
@@ -283,7 +371,7 @@ async function run(n, distribution) {
         jsMean: jsMeanT.ms,
       },
     };
-    setStatus('done', `Done: ${n.toLocaleString('en-US')} values.`);
+    setStatus('done', `Done: ${n.toLocaleString('en-US')} values (${build.label}).`);
   } catch (err) {
     console.error(err);
     setStatus('error', `Failed: ${err.message}`);
@@ -299,23 +387,34 @@ ui.form.addEventListener('submit', (event) => {
     setStatus('error', `N must be a whole number from 1 to ${MAX_N.toLocaleString('en-US')}.`);
     return;
   }
-  run(n, ui.distribution.value);
+  const seed = new URLSearchParams(location.search).get('seed');
+  run(n, ui.distribution.value, ui.impl.value, seed === null ? null : Number(seed));
 });
 
 $('isolation').textContent = window.crossOriginIsolated
   ? 'The page is cross-origin isolated, so timers are precise to a few microseconds.'
   : 'The page is not cross-origin isolated: timers are coarse (about 0.1 ms).';
 
-try {
-  api = await import('../src/vector.js');
+const missing = [];
+for (const [name, build] of Object.entries(builds)) {
+  try {
+    await build.load();
+  } catch (err) {
+    console.warn(`${build.label}: ${err.message}`);
+    missing.push(name === 'component' ? 'the component (npm run transpile in js/)' : 'the wasm-bindgen module (cargo xtask build)');
+    ui.impl.querySelector(`option[value="${name}"]`).disabled = true;
+  }
+}
+if (missing.length === Object.keys(builds).length) {
+  ui.run.textContent = 'Unavailable';
+  setStatus('error', `Could not load ${missing.join(' or ')}; build it and reload.`);
+} else {
+  if (ui.impl.selectedOptions[0].disabled) ui.impl.value = ui.impl.querySelector('option:not([disabled])').value;
   ui.run.disabled = false;
   ui.run.textContent = 'Run';
-  setStatus('ready', 'Ready.');
+  setStatus('ready', missing.length ? `Ready (not built: ${missing.join(', ')}).` : 'Ready.');
   const preset = new URLSearchParams(location.search);
   if (preset.has('n')) ui.n.value = preset.get('n');
+  if (preset.has('impl')) ui.impl.value = preset.get('impl');
   if (preset.has('autorun')) ui.form.requestSubmit();
-} catch (err) {
-  console.error(err);
-  ui.run.textContent = 'Unavailable';
-  setStatus('error', `Could not load the component (${err.message}). Run \`npm run transpile\` in js/ and reload.`);
 }

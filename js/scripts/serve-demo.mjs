@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // A small static file server for the browser demo: serves the js/ directory
-// (demo page, API module, transpiled component, preview2-shim) on 127.0.0.1
+// (demo page, API module, transpiled component, preview2-shim), and the
+// wasm-bindgen build `<target>/web/web/` under /web/, on 127.0.0.1
 // with the right MIME types (application/wasm for WebAssembly, so streaming
 // compilation works). Used by `cargo xtask demo`, `npm run demo` and the
 // Chromium test.
@@ -18,7 +19,12 @@ import { createServer } from 'node:http';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { targetDir } from './paths.mjs';
+
 export const jsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** URL prefixes served from outside js/: the wasm-bindgen browser build. */
+const MOUNTS = [['/web/', join(targetDir, 'web', 'web')]];
 
 const MIME = new Map([
   ['.html', 'text/html; charset=utf-8'],
@@ -68,7 +74,8 @@ async function handle(root, req, res, log) {
     return send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
   }
   if (url.pathname === '/') return send(res, 302, 'see /demo/\n', { location: '/demo/' });
-  let file = fileFor(root, url.pathname);
+  const mount = MOUNTS.find(([prefix]) => url.pathname.startsWith(prefix));
+  let file = mount ? fileFor(mount[1], url.pathname.slice(mount[0].length - 1)) : fileFor(root, url.pathname);
   if (file === null) return send(res, 400, 'bad path\n');
   let info = await stat(file).catch(() => null);
   if (info?.isDirectory()) {

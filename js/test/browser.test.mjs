@@ -1,10 +1,14 @@
 // End to end in a real browser: Debian's Chromium, driven by playwright-core,
 // loads the demo page from scripts/serve-demo.mjs, runs N = 1,000,000, checks
 // what the page shows, records the WebAssembly and JavaScript sort timings
-// (target/js/browser.json) and saves a screenshot (target/js/demo.png).
+// (target/js/browser.json) and saves a screenshot (target/js/demo.png). Then
+// it runs the article's flow on the same seeded values with both WebAssembly
+// builds, the jco component and the wasm-bindgen module, and requires
+// identical results.
 //
 // Needs /usr/bin/chromium (`apt-get install -y chromium`; CHROMIUM overrides
-// the path) and `npm run transpile` done first.
+// the path), `npm run transpile` and `cargo xtask build` (target/web/) done
+// first.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -42,6 +46,10 @@ describe('demo page in Chromium', () => {
     assert.ok(
       existsSync(join(jsRoot, 'gen', 'vector-processor', 'vector-processor.js')),
       'js/gen/ is missing: run `npm run transpile` first',
+    );
+    assert.ok(
+      existsSync(join(targetDir, 'web', 'web', 'vecproc_web.js')),
+      'target/web/ is missing: run `cargo xtask build` first',
     );
     server = await startDemoServer({ port: 0, log: (line) => problems.push(`server: ${line}`) });
     browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
@@ -157,6 +165,61 @@ describe('demo page in Chromium', () => {
     t.diagnostic(
       `Chromium ${browserVersion}, N=${N}: sort WASM ${shown.wasmSortMs.toFixed(1)} ms, ` +
         `Float64Array.sort ${shown.jsSortMs.toFixed(1)} ms; screenshot ${screenshot}`,
+    );
+  });
+
+  test('both WebAssembly builds give identical results on the same values', async (t) => {
+    const runWith = async (impl) => {
+      await page.selectOption('#impl', impl);
+      await page.click('#run');
+      await page.waitForSelector('#status:is([data-state="done"], [data-state="error"])', { timeout: 120_000 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status'));
+      assert.match(await page.textContent('#status'), impl === 'bindgen' ? /wasm-bindgen/ : /component/);
+    };
+    await page.goto(`${server.url}?seed=20261204`);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 30_000 });
+    assert.equal(await page.textContent('#status'), 'Ready.', 'both builds loaded');
+    await runWith('component');
+    await page.evaluate(() => {
+      window.componentRun = window.demo;
+    });
+    await runWith('bindgen');
+    const compared = await page.evaluate(() => {
+      const a = window.componentRun;
+      const b = window.demo;
+      let sameData = a.data.length === b.data.length;
+      for (let i = 0; sameData && i < a.data.length; i++) sameData = Object.is(a.data[i], b.data[i]);
+      let sameSorted = a.wasmSorted.length === b.wasmSorted.length;
+      for (let i = 0; sameSorted && i < a.wasmSorted.length; i++) sameSorted = Object.is(a.wasmSorted[i], b.wasmSorted[i]);
+      const differing = Object.keys(a.statistics).filter((k) => !Object.is(a.statistics[k], b.statistics[k]));
+      return {
+        impls: [a.impl, b.impl],
+        n: b.n,
+        sameData,
+        sameSorted,
+        viewIsZeroCopy: b.wasmSorted.buffer.byteLength > b.wasmSorted.byteLength,
+        differing,
+        means: [a.mean, b.mean],
+        firstTen: [Array.from(a.wasmSorted.subarray(0, 10)), Array.from(b.wasmSorted.subarray(0, 10))],
+        timings: { component: a.timings, bindgen: b.timings },
+      };
+    });
+    assert.deepEqual(compared.impls, ['component', 'bindgen']);
+    assert.equal(compared.n, N);
+    assert.ok(compared.sameData, 'the seed gave both builds the same values');
+    assert.ok(compared.sameSorted, 'identical sorted values');
+    assert.ok(compared.viewIsZeroCopy, 'the wasm-bindgen values were read through a view over its memory');
+    assert.deepEqual(compared.differing, [], 'identical statistics');
+    assert.ok(Object.is(compared.means[0], compared.means[1]), 'identical means');
+    assert.deepEqual(compared.firstTen[0], compared.firstTen[1], 'identical first ten');
+    for (const [impl, timings] of Object.entries(compared.timings)) {
+      assert.ok(timings.wasmAddOneByOne > 0, `${impl}: one-by-one adds timed`);
+    }
+    assert.deepEqual(problems, [], 'no page errors, console errors or failed requests');
+    t.diagnostic(
+      `N=${N} one by one: component ${compared.timings.component.wasmAddOneByOne.toFixed(1)} ms, ` +
+        `wasm-bindgen ${compared.timings.bindgen.wasmAddOneByOne.toFixed(1)} ms; read sorted: copy ` +
+        `${compared.timings.component.wasmCopyOut.toFixed(2)} ms, view ${compared.timings.bindgen.wasmCopyOut.toFixed(2)} ms`,
     );
   });
 });

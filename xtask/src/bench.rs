@@ -129,6 +129,16 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             .args(quick)
             .arg("--out")
             .arg(out.join("js.json")))?;
+        step("the JavaScript boundary: wasm-bindgen, jco, plain JS in Node and Chromium (js/bench/boundary.mjs)");
+        run(Command::new("node")
+            .current_dir(root.join("js"))
+            .arg("bench/boundary.mjs")
+            .args(["--n", if args.quick { "100000" } else { "1000000" }])
+            .args(["--runs", &runs])
+            .arg("--out")
+            .arg(&out)
+            .arg("--chromium")
+            .arg(js::CHROMIUM))?;
     }
     if !args.no_startup {
         startup(root, &out, args.quick)?;

@@ -11,8 +11,9 @@
 //! (`http-api-p3.wasm`, `vector-service-p3.wasm`), the benchmark component
 //! `target/wasm/vector-kernels.wasm` (built as the processor is) with its
 //! size-optimised variant, the test fixtures under `target/wasm/fixtures/`,
-//! and the WASI command `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for
-//! runtimes without the component model).
+//! the WASI command `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for
+//! runtimes without the component model), and the wasm-bindgen package
+//! `target/web/` ([`crate::web`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -174,6 +175,8 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         &paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
         "vecproc.wasm",
     )?;
+
+    crate::web::build(root)?;
 
     for name in [
         SHIPPED_PROCESSOR.file,

@@ -29,7 +29,7 @@ use anyhow::{bail, Context, Result};
 use crate::run::{run, step};
 
 /// Debian's Chromium, driven by playwright-core (which downloads no browser).
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Oldest Node.js major version the suites run on.
 const NODE_MAJOR_MIN: u32 = 20;
@@ -70,10 +70,11 @@ pub fn test(root: &Path, tools: &Tools) -> Result<()> {
         };
         cmd
     };
-    step("JS: Node suites (bindings and typed API; kernels; HTTP API under jco serve)");
+    step("JS: Node suites (jco bindings and typed API; the wasm-bindgen package; kernels; HTTP API under jco serve)");
     run(node().args([
         "--test",
         "test/vector.test.mjs",
+        "test/web.test.mjs",
         "test/kernels.test.mjs",
         "test/http.test.mjs",
     ]))?;
@@ -118,13 +119,14 @@ pub fn prepare_node(root: &Path) -> Result<PathBuf> {
     Ok(js)
 }
 
-/// Installs the npm packages and transpiles the components (for the
+/// Installs the npm packages and Chromium and transpiles the components (for the
 /// benchmark's JavaScript runners).
 pub fn prepare(root: &Path) -> Result<()> {
     let js = js_dir(root);
     require_built(&["vector-processor.wasm"])?;
     require_node()?;
     ensure_node_modules(&js)?;
+    ensure_chromium()?;
     transpile(&js)
 }
 

@@ -15,6 +15,7 @@ mod serve;
 mod soak;
 mod test;
 mod tools;
+mod web;
 mod wit;
 
 use std::path::PathBuf;

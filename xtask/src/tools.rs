@@ -35,6 +35,16 @@ pub const WAC: Tool = Tool {
     minutes: 2,
 };
 
+/// Binds the wasm-bindgen module (`crates/vecproc-web`) for the browser and
+/// Node; must equal the crate's `wasm-bindgen` version exactly.
+pub const WASM_BINDGEN: Tool = Tool {
+    krate: "wasm-bindgen-cli",
+    bin: "wasm-bindgen",
+    version: "0.2.129",
+    features: None,
+    minutes: 3,
+};
+
 /// The reference server. Only what `wasmtime serve` and `run` use.
 pub const WASMTIME: Tool = Tool {
     krate: "wasmtime-cli",

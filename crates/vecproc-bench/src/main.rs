@@ -7,11 +7,13 @@
 //!   host-runner, with CPU per request and cold starts (`serve.md`);
 //! - `startup`: fresh instances, processes, registry starts, workerd and
 //!   sizes (`startup.md`);
-//! - `report`: the kernel table from the records (`report.md`, `chart.svg`).
+//! - `report`: the kernel table from the records (`report.md`, `chart.svg`),
+//!   with the JavaScript boundary table from `js/bench/boundary.mjs`'s.
 //!
 //! Servers are started with `vecproc-harness`, as the tests start them.
 //! Timings are printed and written, never asserted.
 
+mod boundary;
 mod kernels;
 mod report;
 mod serve;

@@ -297,6 +297,10 @@ fn report(out: &Path) -> Result<()> {
         )?;
     }
 
+    if let Some(section) = crate::boundary::section(out)? {
+        md.push_str(&section);
+    }
+
     // Checksums: every runner of an exact kernel must agree with native.
     writeln!(md, "\n## Checksums\n")?;
     let mut mismatches = Vec::new();
