@@ -270,7 +270,12 @@ fn build_component(root: &Path, b: &ComponentBuild) -> Result<PathBuf> {
         cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level);
     }
     if b.simd {
-        cmd.env("RUSTFLAGS", "-C target-feature=+simd128");
+        // RUSTFLAGS replaces the `rustflags` of components/.cargo/config.toml,
+        // so the initial heap it reserves is named again here.
+        cmd.env(
+            "RUSTFLAGS",
+            "-C target-feature=+simd128 -C link-arg=--initial-heap=262144",
+        );
     }
     run(&mut cmd)?;
     publish_artifact(&built(workspace, b.package), b.file)

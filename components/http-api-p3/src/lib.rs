@@ -31,6 +31,11 @@
 //!   reuse (up to 128 requests, 16 at once, per instance); the guest holds no state between
 //!   requests, and the `p3` suite sends concurrent requests to check their answers do not mix.
 
+/// The allocator: dlmalloc taking the heap the linker reserved in the
+/// initial memory before growing it (see `components/Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 mod bindings {
     wit_bindgen::generate!({
         path: ["../../wit/vector-processor.wit", "wit"],

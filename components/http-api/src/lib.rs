@@ -7,6 +7,11 @@
 //! WASI 0.3 guest (`http-api-p3`) shares the same flow and, through
 //! `vecproc_guest::imported!`, the same glue to the processor.
 
+/// The allocator: dlmalloc taking the heap the linker reserved in the
+/// initial memory before growing it (see `components/Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 /// Bindings for the `http-api` world (`wasi:http/proxy` plus the processor
 /// import), generated at compile time from `wit/` and the WASI 0.2.3 WIT that
 /// `cargo xtask` fetches into `wit/deps/`.

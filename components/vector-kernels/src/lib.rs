@@ -5,6 +5,11 @@
 //! and the tests that check the kernels agree with native; the shipped
 //! `vector-processor` component does not contain this code.
 
+/// The allocator: dlmalloc taking the heap the linker reserved in the
+/// initial memory before growing it (see `components/Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 /// Bindings for the `kernels-bench` world, generated at compile time from
 /// this crate's `wit/` (after `wit/` of the repository, for the WASI clock it
 /// imports).

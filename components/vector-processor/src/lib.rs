@@ -6,6 +6,11 @@
 //! this file only converts between WIT and core types. All logic and its
 //! tests live in `vecproc-core`.
 
+/// The allocator: dlmalloc taking the heap the linker reserved in the
+/// initial memory before growing it (see `components/Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 /// Bindings for the `processor` world, generated from `wit/` at compile time.
 mod bindings {
     wit_bindgen::generate!({

@@ -45,7 +45,7 @@ pub(crate) fn section(dir: &Path) -> Result<Option<String>> {
          Float64Array, typed-array sort, the same compensated mean). \"one by one\" is one call per \
          value; its per-call cost is in brackets. The wasm-bindgen module is built for size \
          (opt-level s, LTO: the article's profile), the component as it ships (opt-level 3 with \
-         SIMD), which is most of their difference in sort.\n",
+         SIMD).\n",
         first["n"], first["runs"]
     )?;
     write!(md, "| operation |")?;
