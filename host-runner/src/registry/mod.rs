@@ -20,10 +20,12 @@
 //!
 //! Submodules: `reference` (parsing), `digest`, `artifact` (layout
 //! checks), `cache` (content-addressed, verified on read), `credentials`,
-//! `signature` (cosign key-pair format) and `client` (the network). All but
-//! `client` are pure and unit-tested without a registry.
+//! `auth` (challenges and where credentials may go), `signature` (cosign
+//! key-pair format) and `client` (the network). All but `client` are pure
+//! and unit-tested without a registry.
 
 pub mod artifact;
+pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod credentials;

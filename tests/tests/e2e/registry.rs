@@ -11,7 +11,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vecproc_tests::registry::{key_pair, run_for, temp_dir, wkg_bin, xtask_bin, Output, Registry};
+use vecproc_tests::registry::{
+    key_pair, run_for, temp_dir, wkg_bin, xtask_bin, Answer, Output, Registry, Scripted,
+};
 use vecproc_tests::{artifact, host_runner_bin, post_json, Server};
 
 use crate::composition::interface;
@@ -1094,4 +1096,180 @@ fn a_layer_dripping_in_byte_by_byte_is_stopped_at_its_deadline() {
     // take 20 minutes.
     assert!(took < Duration::from_secs(30), "{took:?}");
     let _ = std::fs::remove_dir_all(&cache);
+}
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
+/// `host-runner pull` of `oci://ADDR/REPO:0.1.0` from a plain-HTTP
+/// registry, with `env`.
+fn pull_from(addr: &str, repo: &str, env: &[(&str, &str)]) -> (String, Output) {
+    let cache = temp_dir("cache-scripted");
+    let reference = format!("oci://{addr}/{repo}:0.1.0");
+    let out = host_runner(
+        &[
+            "pull",
+            "--insecure-registry",
+            addr,
+            "--registry-timeout",
+            "5s",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            &reference,
+        ],
+        env,
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    (reference, out)
+}
+
+/// The distribution API lets a registry name any URL as its token realm,
+/// and a client then sends the password there. host-runner sends
+/// credentials only to the registry's own host (or a sibling under its
+/// parent domain): a realm on another host gets nothing, and the same flow
+/// with a realm on the registry's host obtains a scoped token and uses it.
+#[test]
+fn credentials_never_go_to_a_token_realm_on_another_host() {
+    let password = "s3cret-realm-pw";
+    let creds = [
+        ("HOST_RUNNER_REGISTRY_USERNAME", "alice"),
+        ("HOST_RUNNER_REGISTRY_PASSWORD", password),
+    ];
+    let token_server = Scripted::start(|seen| {
+        let body = if seen.header("authorization").is_some() {
+            br#"{"token":"t0k3n"}"#.to_vec()
+        } else {
+            b"{}".to_vec()
+        };
+        Answer::Full(200, vec![header("content-type", "application/json")], body)
+    });
+    let token_port = token_server.addr().rsplit_once(':').unwrap().1.to_string();
+    let not_found = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no such manifest"}]}"#;
+    for (realm_host, allowed) in [("localhost", false), ("127.0.0.1", true)] {
+        let realm = format!("http://{realm_host}:{token_port}/token");
+        let registry = Scripted::start(move |seen| match seen.header("authorization") {
+            Some("Bearer t0k3n") => Answer::Full(404, vec![], not_found.to_vec()),
+            _ => Answer::Full(
+                401,
+                vec![header(
+                    "www-authenticate",
+                    &format!(r#"Bearer realm="{realm}",service="scripted""#),
+                )],
+                Vec::new(),
+            ),
+        });
+        let before = token_server.seen().len();
+        let (reference, out) = pull_from(registry.addr(), "vecproc/vector-service", &creds);
+        assert!(!out.stderr.contains(password), "{}", out.stderr);
+        let token_requests: Vec<_> = token_server.seen().split_off(before);
+        if allowed {
+            // Authorised, and told the tag does not exist (exit 3).
+            assert_refused(
+                &out,
+                3,
+                &[&reference, "tag 0.1.0 not found in the registry"],
+            );
+            assert_eq!(token_requests.len(), 1, "{token_requests:?}");
+            let asked = &token_requests[0];
+            assert!(
+                asked
+                    .target
+                    .contains("scope=repository%3Avecproc%2Fvector-service%3Apull"),
+                "{asked:?}"
+            );
+            assert!(asked.target.contains("service=scripted"), "{asked:?}");
+            // Basic alice:s3cret-realm-pw.
+            assert_eq!(
+                asked.header("authorization"),
+                Some("Basic YWxpY2U6czNjcmV0LXJlYWxtLXB3")
+            );
+            assert!(registry
+                .seen()
+                .iter()
+                .any(|s| s.header("authorization") == Some("Bearer t0k3n")));
+        } else {
+            assert_refused(
+                &out,
+                1,
+                &[&reference, "token realm", "on the host localhost"],
+            );
+            assert!(token_requests.is_empty(), "{token_requests:?}");
+            // The registry itself never saw the password either.
+            assert!(registry
+                .seen()
+                .iter()
+                .all(|s| s.header("authorization").is_none()));
+        }
+    }
+}
+
+/// Manifests, token replies and error pages are read only up to their
+/// caps: a registry streaming an endless body gets a one-line refusal, and
+/// host-runner stops reading (the bytes it accepted stay near the cap, not
+/// the 256 MiB on offer).
+#[test]
+fn endless_manifests_token_replies_and_error_pages_are_cut_at_their_caps() {
+    const OFFER: u64 = 256 << 20;
+    let realm_addr = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let registry = Scripted::start({
+        let realm_addr = std::sync::Arc::clone(&realm_addr);
+        move |seen| {
+            let path = seen.target.as_str();
+            if path.starts_with("/token") {
+                Answer::Endless(200, vec![header("content-type", "application/json")], OFFER)
+            } else if path.contains("/big-manifest/") {
+                Answer::Endless(200, vec![header("content-type", OCI_MANIFEST)], OFFER)
+            } else if path.contains("/declared-manifest/") {
+                Answer::Full(
+                    200,
+                    vec![header("content-type", OCI_MANIFEST)],
+                    vec![b' '; (4 << 20) + 1],
+                )
+            } else if path.contains("/big-error/") {
+                Answer::Endless(500, vec![header("content-type", "text/plain")], OFFER)
+            } else if path.contains("/big-token/") {
+                let realm = format!("http://{}/token", realm_addr.get().unwrap());
+                Answer::Full(
+                    401,
+                    vec![header(
+                        "www-authenticate",
+                        &format!(r#"Bearer realm="{realm}""#),
+                    )],
+                    Vec::new(),
+                )
+            } else {
+                Answer::Full(404, vec![], Vec::new())
+            }
+        }
+    });
+    realm_addr.set(registry.addr().to_string()).unwrap();
+    let cases = [
+        (
+            "big-manifest",
+            "the manifest is",
+            "over the 4194304-byte limit",
+        ),
+        (
+            "declared-manifest",
+            "the manifest is 4194305 bytes",
+            "over the 4194304-byte limit",
+        ),
+        (
+            "big-token",
+            "the token endpoint's answer is",
+            "over the 262144-byte limit",
+        ),
+        ("big-error", "HTTP 500: xxxx", ""),
+    ];
+    for (repo, first, second) in cases {
+        let before = registry.body_bytes_sent();
+        let started = Instant::now();
+        let (reference, out) = pull_from(registry.addr(), &format!("vecproc/{repo}"), &[]);
+        assert_refused(&out, 1, &[&reference, first, second]);
+        assert!(started.elapsed() < Duration::from_secs(30), "{repo}");
+        // The cap plus what the sockets buffered before the client let go.
+        let accepted = registry.body_bytes_sent() - before;
+        assert!(accepted < 64 << 20, "{repo}: {accepted} bytes were taken");
+    }
 }
