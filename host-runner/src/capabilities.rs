@@ -5,6 +5,14 @@
 //! directories (`--dir HOST[::GUEST]`) and the network (`-S inherit-network`,
 //! `allow-ip-name-lookup`, `tcp`, `udp`).
 //!
+//! The environment follows `wasmtime serve` exactly: it reaches any guest
+//! that imports `wasi:cli/environment`. The p2 proxy world has no such
+//! import, so a p2 guest sees the environment only with `-S cli`; WASI 0.3's
+//! `wasi:cli` is linked for p3 guests in both modes (as `wasmtime serve` 48
+//! links it), so a p3 guest sees `--env`, `-S inherit-env` and
+//! `INSTANCE_ID` without `-S cli`. host-runner's registry secrets are never
+//! in it (`-S inherit-env` skips them).
+//!
 //! The default stays the proxy world with no ambient capabilities. Every
 //! grant is explicit and [`Capabilities::summary`] lists them for the one
 //! startup log line; environment values are never logged, only names.
@@ -170,13 +178,15 @@ impl Capabilities {
         Ok(caps)
     }
 
-    /// Grants that take effect only with `-S cli`, when it is off.
-    pub fn inert_without_cli(&self) -> Vec<&'static str> {
+    /// Grants that take effect only with `-S cli`, when it is off. `p3`:
+    /// the served component is a WASI 0.3 one, which sees the environment
+    /// without `-S cli` (see the module docs).
+    pub fn inert_without_cli(&self, p3: bool) -> Vec<&'static str> {
         if self.cli {
             return Vec::new();
         }
         let mut inert = Vec::new();
-        if !self.env.is_empty() || !self.env_unset.is_empty() {
+        if !p3 && (!self.env.is_empty() || !self.env_unset.is_empty()) {
             inert.push("--env / -S inherit-env");
         }
         if !self.preopens.is_empty() {
@@ -333,6 +343,14 @@ mod tests {
     }
 
     #[test]
+    fn env_is_inert_without_cli_for_p2_only() {
+        let envs = ["A=1".to_string()];
+        let caps = Capabilities::resolve(&WasiOptions::default(), &envs, &[], &host, &[]).unwrap();
+        assert_eq!(caps.inert_without_cli(false), ["--env / -S inherit-env"]);
+        assert!(caps.inert_without_cli(true).is_empty());
+    }
+
+    #[test]
     fn dirs_are_checked_at_startup() {
         let wasi = WasiOptions::default();
         let tmp = std::env::temp_dir();
@@ -342,7 +360,7 @@ mod tests {
                 .unwrap();
         assert_eq!(caps.preopens[0].guest, t);
         assert_eq!(caps.preopens[1].guest, "/data");
-        assert_eq!(caps.inert_without_cli(), ["--dir"]);
+        assert_eq!(caps.inert_without_cli(false), ["--dir"]);
         let err = Capabilities::resolve(&wasi, &[], &["/no/such/dir::/d".into()], &host, &[])
             .unwrap_err()
             .to_string();
@@ -356,7 +374,7 @@ mod tests {
     fn default_grants_nothing() {
         let caps = Capabilities::resolve(&WasiOptions::default(), &[], &[], &host, &[]).unwrap();
         assert!(!caps.cli);
-        assert!(caps.inert_without_cli().is_empty());
+        assert!(caps.inert_without_cli(false).is_empty());
         assert!(caps.summary().is_empty());
     }
 }

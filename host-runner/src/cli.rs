@@ -485,8 +485,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     // Written after `wasmtime serve`'s own startup lines, which a wrapper
     // may read first (its own test harness reads the first line).
     let grants: Vec<String> = capabilities.summary();
+    let p3_served = matches!(pre, wasmtime_wasi_http::handler::ProxyPre::P3(_));
     let inert: Vec<String> = capabilities
-        .inert_without_cli()
+        .inert_without_cli(p3_served)
         .into_iter()
         .map(|f| f.to_string())
         .collect();
@@ -591,7 +592,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             tracing::info!("grants: {line}");
         }
         for flag in inert {
-            tracing::warn!("{flag} has no effect without -S cli: the proxy world cannot see it");
+            tracing::warn!("{flag} has no effect without -S cli: the p2 proxy world cannot see it");
         }
         server::run(listener, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())

@@ -31,6 +31,9 @@ pub struct MemoryBudget {
     limit: u64,
     used: AtomicU64,
     freed: tokio::sync::Notify,
+    /// Guest memory growths refused so far, for handlers that cannot tell
+    /// which store a failure came from (see [`Self::refused_growths`]).
+    refused: AtomicU64,
 }
 
 impl MemoryBudget {
@@ -40,6 +43,7 @@ impl MemoryBudget {
             limit,
             used: AtomicU64::new(0),
             freed: tokio::sync::Notify::new(),
+            refused: AtomicU64::new(0),
         })
     }
 
@@ -66,6 +70,13 @@ impl MemoryBudget {
     /// Bytes held by live instances.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Acquire)
+    }
+
+    /// How many guest memory growths this budget has refused (not counting
+    /// refusals at admission). A handler that sees it rise while a request
+    /// failed answers 503, as for a store it knows was refused.
+    pub fn refused_growths(&self) -> u64 {
+        self.refused.load(Ordering::Acquire)
     }
 
     /// Takes `bytes` if they fit.
@@ -316,6 +327,7 @@ impl ResourceLimiter for BudgetLimiter {
                 budget.limit()
             );
             self.refused.store(true, Ordering::Release);
+            budget.refused.fetch_add(1, Ordering::AcqRel);
             return Ok(false);
         }
         self.credit -= from_credit;

@@ -94,7 +94,8 @@ impl Handler {
         &self.inner.state().config
     }
 
-    /// Handles one request; never fails (failures become the 500 page).
+    /// Handles one request; never fails (failures become the 500 page, or
+    /// 503 when the memory budget refused a growth meanwhile).
     /// The response body holds `ticket` until it is finished or dropped.
     pub async fn handle(
         &self,
@@ -102,6 +103,8 @@ impl Handler {
         ticket: Ticket,
     ) -> Response<HyperOutgoingBody> {
         let state = self.inner.state();
+        let budget = state.config.memory_budget.as_deref();
+        let refused_before = budget.map(|b| b.refused_growths());
         match self.inner.handle((), req).await {
             Ok(response) => response.map(|inner| {
                 Holding {
@@ -115,6 +118,13 @@ impl Handler {
                     state.metrics.timeouts.inc();
                 }
                 crate::failure_line(format_args!("error: {e:?}"));
+                // An instance serves several requests, so the failure is
+                // not tied to one store's lease as on the p2 path: a growth
+                // the budget refused while this request ran makes it the
+                // host's lack of room, and a retry can succeed.
+                if budget.map(|b| b.refused_growths()) > refused_before {
+                    return super::out_of_budget_page();
+                }
                 error_page()
             }
         }

@@ -158,6 +158,30 @@ fn reuse_counts_and_idle_timeout_match() {
     }
 }
 
+/// WASI 0.3's `wasi:cli` (environment included) is linked for p3 guests
+/// with or without `-S cli`, by `wasmtime serve` and host-runner alike, so
+/// `--env` reaches a p3 guest without it; host-runner does not warn that it
+/// has no effect (it does for p2, whose proxy world has no environment).
+/// Registry secrets are never part of it (`registry.rs`).
+#[test]
+fn p3_guests_see_env_without_dash_s_cli_under_both_servers() {
+    let flags = ["--env", "GREETING=hello from the host"];
+    for (name, server) in servers(&fixture(), &flags) {
+        let reply = get(&server.url("/env?name=GREETING"));
+        assert_eq!(reply.status, 200, "{name}: {}", text(&reply));
+        assert_eq!(text(&reply), "hello from the host", "{name}");
+        let id = get(&server.url("/env?name=INSTANCE_ID"));
+        assert_eq!(id.status, 200, "{name}: INSTANCE_ID");
+        assert!(text(&id).parse::<u64>().is_ok(), "{name}: {}", text(&id));
+        assert_eq!(get(&server.url("/env?name=NOT_SET")).status, 404, "{name}");
+        assert!(
+            !server.stderr().contains("has no effect without -S cli"),
+            "{name}: {}",
+            server.stderr()
+        );
+    }
+}
+
 #[test]
 fn p3_can_be_turned_off_by_name() {
     let out = Command::new(vecproc_tests::host_runner_bin())
@@ -213,8 +237,16 @@ fn host_runner_counts_p3_traps_and_timeouts_in_metrics() {
 fn host_runner_budget_bounds_a_p3_instance() {
     // 8 MiB for every instance together: the hoarding guest fails its
     // growth there, long before the 512 MiB per-memory cap.
+    // The failure is the host's lack of room, so it is the 503 that p2
+    // answers too, not the guest-fault 500 page.
     let server = Server::host_runner(&fixture(), &["--memory-budget=8388608"]);
-    assert_500_page("host-runner", &get(&server.url("/alloc")));
+    let reply = get(&server.url("/alloc"));
+    assert_eq!(reply.status, 503, "{}", text(&reply));
+    assert!(
+        text(&reply).contains("memory budget is spent"),
+        "{}",
+        text(&reply)
+    );
     assert!(server.wait_for_output("memory budget: refused", Duration::from_secs(5)));
     assert_eq!(get(&server.url("/ok")).status, 200);
 }
