@@ -224,6 +224,27 @@ struct ServeArgs {
     /// Serve /metrics (Prometheus) and /healthz on this address.
     #[arg(long, value_name = "SOCKADDR")]
     admin_addr: Option<SocketAddr>,
+    /// Serve HTTPS (TLS 1.2 and 1.3, ALPN h2 and http/1.1) with this PEM
+    /// certificate chain, leaf first; needs --tls-key. Both files are read
+    /// again on SIGHUP.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1; ECDSA,
+    /// Ed25519 or RSA).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate issued by a CA in this PEM file (mutual
+    /// TLS, for example between a proxy and host-runner).
+    #[arg(long, value_name = "CA.pem", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// On a plaintext listener, serve HTTP/2 to clients that open with its
+    /// preface (h2c by prior knowledge, as proxies speak to upstreams); off,
+    /// plaintext is HTTP/1.1 only, as under `wasmtime serve`.
+    #[arg(long)]
+    h2c: bool,
+    /// Drop a TLS client that has not finished its handshake by then.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    tls_handshake_timeout: Duration,
     /// Log one line per request (method, path, status, duration, request id).
     #[arg(long)]
     access_log: bool,
@@ -492,11 +513,30 @@ fn serve(args: ServeArgs) -> Result<()> {
         .map(|f| f.to_string())
         .collect();
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let certificates = crate::tls::Certificates::load(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })?;
+            let tls = crate::tls::Tls::new(
+                Arc::clone(&certificates),
+                args.tls_handshake_timeout,
+                args.tls_client_ca.as_deref(),
+            )?;
+            Some((certificates, tls))
+        }
+        _ => None,
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        if let Some((certificates, _)) = &tls {
+            reload_on_sighup(Arc::clone(certificates))?;
+        }
         let shutdown_listener = match args.shutdown_addr {
             Some(addr) => {
                 let l = tokio::net::TcpListener::bind(addr)
@@ -578,6 +618,8 @@ fn serve(args: ServeArgs) -> Result<()> {
                 drain_timeout: args.drain_timeout,
                 access_log: args.access_log,
                 max_concurrent_connections: args.max_concurrent_connections,
+                tls: tls.map(|(_, tls)| tls),
+                h2c: args.h2c,
             },
         ));
         if let Some(admin) = admin {
@@ -587,7 +629,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             );
             tokio::spawn(server::admin(admin, Arc::clone(&app)));
         }
-        eprintln!("{}", server::serving_line(listener.local_addr()?));
+        eprintln!(
+            "{}",
+            server::serving_line(listener.local_addr()?, args.tls_cert.is_some())
+        );
         for line in grants {
             tracing::info!("grants: {line}");
         }
@@ -597,4 +642,25 @@ fn serve(args: ServeArgs) -> Result<()> {
         server::run(listener, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())
     })
+}
+
+/// Reads the TLS certificate and key again on every SIGHUP; a pair that
+/// cannot be used is logged and the one in use stays.
+fn reload_on_sighup(certificates: Arc<crate::tls::Certificates>) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match certificates.reload() {
+                Ok(()) => tracing::info!(
+                    "TLS certificate reloaded from {}",
+                    certificates.files().cert.display()
+                ),
+                Err(e) => {
+                    tracing::error!("TLS certificate not reloaded, the previous one stays: {e}")
+                }
+            }
+        }
+    });
+    Ok(())
 }

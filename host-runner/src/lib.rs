@@ -5,8 +5,8 @@
 //! pre-instantiated component, the same 500 page and log lines when a guest
 //! fails) and adds what operators ask for: in-process composition
 //! (`--plug`), limits on by default with a bounded admission queue, header
-//! and idle timeouts, graceful drain on SIGTERM and SIGINT, access logs and
-//! Prometheus metrics.
+//! and idle timeouts, graceful drain on SIGTERM and SIGINT, TLS and HTTP/2,
+//! access logs and Prometheus metrics.
 //!
 //! Modules, one concern each:
 //! - [`options`]: the `-W`/`-S`/`-O` option groups, parsed as Wasmtime does;
@@ -19,7 +19,8 @@
 //! - [`headers`]: `-H` request-header overrides;
 //! - [`admission`]: the concurrency limit and its bounded queue;
 //! - [`memory_budget`]: one budget for the guest memory of all instances;
-//! - [`server`]: listener, connections, drain;
+//! - [`server`]: listener, connections (HTTP/1.1 and HTTP/2), drain;
+//! - [`tls`]: the listener's certificate, ALPN and reload on SIGHUP;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
 //! - [`registry`]: `oci://` references: verified pulls, the cache, cosign
 //!   signatures, credentials;
@@ -38,6 +39,7 @@ pub mod metrics;
 pub mod options;
 pub mod registry;
 pub mod server;
+pub mod tls;
 
 /// How log lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

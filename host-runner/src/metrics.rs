@@ -70,6 +70,8 @@ pub struct Metrics {
     pub budget_limit: Gauge,
     /// Bytes of the memory budget reserved or grown into.
     pub budget_used: Gauge,
+    /// TLS handshakes that failed or did not finish in time.
+    pub tls_handshake_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -86,6 +88,7 @@ impl Default for Metrics {
             timeouts: Counter::default(),
             budget_limit: Gauge::default(),
             budget_used: Gauge::default(),
+            tls_handshake_failures: Counter::default(),
         };
         let r = &mut m.registry;
         // Counter names get `_total` from the encoder.
@@ -138,6 +141,11 @@ impl Default for Metrics {
             "host_runner_memory_budget_used_bytes",
             "Bytes of the memory budget reserved by admitted requests or grown into",
             m.budget_used.clone(),
+        );
+        r.register(
+            "host_runner_tls_handshake_failures",
+            "TLS handshakes that failed or did not finish within --tls-handshake-timeout",
+            m.tls_handshake_failures.clone(),
         );
         m
     }

@@ -1,6 +1,18 @@
 //! The listener and its connections: HTTP/1.1 with keep-alive and
-//! pipelining, admission control in front of the handler, header-read
-//! timeouts, access logs, the admin endpoints, and graceful drain.
+//! pipelining, HTTP/2 (over TLS by ALPN, in cleartext by prior knowledge),
+//! optional TLS (`crate::tls`), admission control in front of the handler
+//! for every request or stream, header-read and handshake timeouts, access
+//! logs, the admin endpoints, and graceful drain.
+//!
+//! Each connection is served by hyper-util's automatic builder. Over TLS
+//! the protocol ALPN chose is the only one accepted (a client that offers
+//! no ALPN gets HTTP/1.1); in plaintext, HTTP/1.1 exactly as
+//! `wasmtime serve` speaks it, and with `--h2c` a client that opens with
+//! the HTTP/2 preface speaks HTTP/2. HTTP/2 connections carry at most [`H2_MAX_STREAMS`]
+//! concurrent streams with hyper's default flow-control windows (64 KiB
+//! per stream and connection, grown as the peer reads), and a client that
+//! resets streams as fast as it opens them is closed after
+//! [`H2_MAX_PENDING_RESETS`].
 //!
 //! Drain (SIGINT, SIGTERM or a connection to `--shutdown-addr`): stop
 //! accepting and close the listening socket, tell every connection to
@@ -21,8 +33,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -44,7 +58,20 @@ pub struct ServerConfig {
     /// Open client connections at most; while full, `accept` is not called
     /// and new connections wait in the kernel's backlog.
     pub max_concurrent_connections: usize,
+    /// TLS on the listener (`--tls-cert`, `--tls-key`), or plaintext.
+    pub tls: Option<crate::tls::Tls>,
+    /// `--h2c`: a plaintext connection that opens with the HTTP/2 preface
+    /// speaks HTTP/2. Off, plaintext is HTTP/1.1 only, as under
+    /// `wasmtime serve`.
+    pub h2c: bool,
 }
+
+/// Concurrent streams one HTTP/2 connection may open; each is a request,
+/// admitted like any other.
+pub const H2_MAX_STREAMS: u32 = 100;
+/// Streams an HTTP/2 client may reset before the server has accepted them,
+/// before the connection is closed (the "rapid reset" attack).
+pub const H2_MAX_PENDING_RESETS: usize = 20;
 
 /// Everything a connection needs.
 pub struct App {
@@ -159,22 +186,28 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let header_read_timeout = app.config.header_read_timeout;
                 let app = Arc::clone(&app);
-                let service = service_fn(move |req| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(app.serve(req).await) }
-                });
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        if !e.is_incomplete_message() && !e.is_timeout() {
-                            crate::failure_line(format_args!("error: {e:?}"));
+                    match app.config.tls.clone() {
+                        None => serve_connection(stream, None, &app, watcher).await,
+                        Some(tls) => {
+                            let limit = tls.handshake_timeout;
+                            match tokio::time::timeout(limit, tls.acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) if !app.draining.load(Ordering::Relaxed) => {
+                                    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                                    serve_connection(stream, alpn, &app, watcher).await;
+                                }
+                                Ok(Ok(_)) => {}
+                                Ok(Err(e)) => {
+                                    app.metrics.tls_handshake_failures.inc();
+                                    tracing::debug!(error = %e, "TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    app.metrics.tls_handshake_failures.inc();
+                                    tracing::debug!(?limit, "TLS handshake timed out");
+                                }
+                            }
                         }
                     }
                     drop(permit);
@@ -205,6 +238,55 @@ pub async fn run(
         tracing::info!("drained");
     }
     Ok(())
+}
+
+/// Serves one connection (plaintext, or TLS after its handshake, with the
+/// protocol ALPN chose) until it closes or the drain ends it.
+async fn serve_connection<I>(io: I, alpn: Option<Vec<u8>>, app: &Arc<App>, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn({
+        let app = Arc::clone(app);
+        move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.serve(req).await) }
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        // HTTP/2 has no header-read timeout: a peer that stops answering
+        // pings within 20 s is closed instead, so a vanished client does
+        // not hold its connection slot.
+        .keep_alive_interval(app.config.header_read_timeout)
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder = match alpn.as_deref() {
+        Some(b"h2") => builder.http2_only(),
+        Some(_) => builder.http1_only(),
+        // Plaintext: HTTP/2 only by prior knowledge, and only with --h2c.
+        None if app.config.h2c && app.config.tls.is_none() => builder,
+        None => builder.http1_only(),
+    };
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        let quiet = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|e| e.is_incomplete_message() || e.is_timeout() || e.is_closed());
+        if !quiet {
+            crate::failure_line(format_args!("error: {e:?}"));
+        }
+    }
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until the process exits.
@@ -273,6 +355,7 @@ pub async fn shutdown_signal(shutdown_listener: Option<TcpListener>) {
 }
 
 /// The address a listener is bound to, for the startup line.
-pub fn serving_line(addr: SocketAddr) -> String {
-    format!("Serving HTTP on http://{addr}/")
+pub fn serving_line(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("Serving HTTP on {scheme}://{addr}/")
 }

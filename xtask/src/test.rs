@@ -73,6 +73,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         }],
     )?;
     apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
+    // host-runner's TLS and HTTP/2 suite (front_door.rs): curl with nghttp2.
+    apt::ensure("/usr/bin/curl", &["curl"], &[])?;
 
     if !args.no_lint {
         step("checking formatting of the guest workspaces (cargo fmt --check)");

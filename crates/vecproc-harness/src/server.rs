@@ -176,7 +176,7 @@ fn collect(
 /// A server process listening on 127.0.0.1; killed when dropped.
 pub struct Server {
     child: Child,
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without a trailing slash.
     pub base: String,
     listening: Duration,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -219,7 +219,9 @@ impl Server {
 
     /// `host:port` of the listener.
     pub fn authority(&self) -> &str {
-        self.base.trim_start_matches("http://")
+        self.base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
     }
 
     /// `HOST:PORT` of host-runner's admin endpoints, from its `Admin

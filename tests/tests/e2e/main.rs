@@ -9,6 +9,9 @@
 //! - `faults`: each guest fault (trap, stack overflow, loop, memory, an
 //!   endless body, a huge unread body, many at once) stopped, logged once,
 //!   counted, and followed by a served request, under both servers;
+//! - `front_door`: host-runner's TLS and HTTP/2: the same answers over
+//!   HTTP/1.1, HTTP/2 by ALPN and h2c, startup errors naming the file, the
+//!   certificate replaced on SIGHUP, the handshake timeout and its counter;
 //! - `guest`: `vector-processor.wasm` instantiated in Wasmtime, every
 //!   function of the interface called through generated bindings;
 //! - `kernels`: `vector-kernels.wasm`, the benchmark component, agreeing
@@ -40,6 +43,7 @@ mod client_faults;
 mod compat;
 mod composition;
 mod faults;
+mod front_door;
 mod guest;
 mod host_runner;
 mod kernels;
