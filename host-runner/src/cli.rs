@@ -131,9 +131,13 @@ fn duration(s: &str) -> Result<Duration, String> {
 /// `host-runner serve`.
 #[derive(Args)]
 struct ServeArgs {
-    /// Socket address to listen on.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    addr: SocketAddr,
+    /// Address to listen on: HOST:PORT, or unix:PATH for a Unix socket.
+    /// Repeat it to listen on several; each gets its own serving line.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    addr: Vec<crate::listen::ListenAddr>,
+    /// Permissions of the Unix sockets `--addr unix:PATH` creates (octal).
+    #[arg(long, default_value = "660", value_parser = crate::listen::parse_mode)]
+    unix_socket_mode: u32,
     /// WebAssembly options, parsed as `wasmtime serve` parses them (`-W help`
     /// lists Wasmtime's keys; host-runner implements timeout, max-memory-size,
     /// max-table-elements, fuel, max-wasm-stack, epoch-interruption and refuses
@@ -547,9 +551,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             }
             None => None,
         };
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("failed to bind {}", args.addr))?;
+        let mut listeners = Vec::with_capacity(args.addr.len());
+        for addr in &args.addr {
+            listeners.push(crate::listen::Listener::bind(addr, args.unix_socket_mode).await?);
+        }
         let admin = match args.admin_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -629,17 +634,19 @@ fn serve(args: ServeArgs) -> Result<()> {
             );
             tokio::spawn(server::admin(admin, Arc::clone(&app)));
         }
-        eprintln!(
-            "{}",
-            server::serving_line(listener.local_addr()?, args.tls_cert.is_some())
-        );
+        for listener in &listeners {
+            eprintln!(
+                "{}",
+                server::serving_line(&listener.url(args.tls_cert.is_some()))
+            );
+        }
         for line in grants {
             tracing::info!("grants: {line}");
         }
         for flag in inert {
             tracing::warn!("{flag} has no effect without -S cli: the p2 proxy world cannot see it");
         }
-        server::run(listener, app, server::shutdown_signal(shutdown_listener)).await?;
+        server::run(listeners, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())
     })
 }

@@ -19,7 +19,8 @@
 //! - [`headers`]: `-H` request-header overrides;
 //! - [`admission`]: the concurrency limit and its bounded queue;
 //! - [`memory_budget`]: one budget for the guest memory of all instances;
-//! - [`server`]: listener, connections (HTTP/1.1 and HTTP/2), drain;
+//! - [`listen`]: `--addr` values (TCP and Unix sockets) and binding them;
+//! - [`server`]: listeners, connections (HTTP/1.1 and HTTP/2), drain;
 //! - [`tls`]: the listener's certificate, ALPN and reload on SIGHUP;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
 //! - [`registry`]: `oci://` references: verified pulls, the cache, cosign
@@ -33,6 +34,7 @@ pub mod compose;
 pub mod engine;
 pub mod handler;
 pub mod headers;
+pub mod listen;
 pub mod log_stream;
 pub mod memory_budget;
 pub mod metrics;

@@ -24,7 +24,6 @@
 //! whose client leaves while it waits gives its units back with its future.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,11 +37,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::{Admission, Rejected};
 use crate::handler::{simple, Handler, Ticket};
+use crate::listen::Listener;
 use crate::metrics::{GaugeUnit, Metrics};
 
 /// Connection-level settings.
@@ -160,64 +160,86 @@ impl App {
     }
 }
 
-/// Serves `listener` until `shutdown` resolves, then drains.
+/// An accepted connection, from a TCP or a Unix listener.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// Accepts on `listener` while a connection slot is free, handing each
+/// connection (with its slot) to `accepted`; ends when the receiver does.
+async fn accept_loop(
+    listener: Listener,
+    connections: Arc<Semaphore>,
+    accepted: tokio::sync::mpsc::Sender<(Accepted, OwnedSemaphorePermit)>,
+) {
+    loop {
+        let permit = Arc::clone(&connections)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let next = match &listener {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                Accepted::Tcp(s)
+            }),
+            Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        };
+        match next {
+            Ok(conn) => {
+                if accepted.send((conn, permit)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::error!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Serves every listener until `shutdown` resolves, then drains.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(app.config.max_concurrent_connections.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let mut accepting = tokio::task::JoinSet::new();
+    for listener in listeners {
+        accepting.spawn(accept_loop(listener, Arc::clone(&connections), tx.clone()));
+    }
+    drop(tx);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit.expect("never closed"),
+        let (conn, permit) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
             () = &mut shutdown => break,
         };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::error!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = Arc::clone(&app);
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    match app.config.tls.clone() {
-                        None => serve_connection(stream, None, &app, watcher).await,
-                        Some(tls) => {
-                            let limit = tls.handshake_timeout;
-                            match tokio::time::timeout(limit, tls.acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) if !app.draining.load(Ordering::Relaxed) => {
-                                    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-                                    serve_connection(stream, alpn, &app, watcher).await;
-                                }
-                                Ok(Ok(_)) => {}
-                                Ok(Err(e)) => {
-                                    app.metrics.tls_handshake_failures.inc();
-                                    tracing::debug!(error = %e, "TLS handshake failed");
-                                }
-                                Err(_) => {
-                                    app.metrics.tls_handshake_failures.inc();
-                                    tracing::debug!(?limit, "TLS handshake timed out");
-                                }
-                            }
-                        }
-                    }
-                    drop(permit);
-                });
+        let app = Arc::clone(&app);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            match conn {
+                Accepted::Tcp(stream) => connection(stream, &app, watcher).await,
+                Accepted::Unix(stream) => connection(stream, &app, watcher).await,
             }
-            () = &mut shutdown => break,
-        }
+            drop(permit);
+        });
     }
+    // Closes every listening socket (and removes Unix socket files); a
+    // connection accepted but not yet taken from the channel is dropped.
+    accepting.abort_all();
+    while accepting.join_next().await.is_some() {}
+    drop(rx);
     app.draining.store(true, Ordering::Relaxed);
-    drop(listener);
+
     let deadline = app.config.drain_timeout;
     let background = app.handler.background();
     background.close();
@@ -238,6 +260,33 @@ pub async fn run(
         tracing::info!("drained");
     }
     Ok(())
+}
+
+/// One accepted connection: its TLS handshake, if the listener has TLS,
+/// then [`serve_connection`].
+async fn connection<I>(io: I, app: &Arc<App>, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(tls) = app.config.tls.clone() else {
+        return serve_connection(io, None, app, watcher).await;
+    };
+    let limit = tls.handshake_timeout;
+    match tokio::time::timeout(limit, tls.acceptor.accept(io)).await {
+        Ok(Ok(stream)) if !app.draining.load(Ordering::Relaxed) => {
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            serve_connection(stream, alpn, app, watcher).await;
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            app.metrics.tls_handshake_failures.inc();
+            tracing::debug!(error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            app.metrics.tls_handshake_failures.inc();
+            tracing::debug!(?limit, "TLS handshake timed out");
+        }
+    }
 }
 
 /// Serves one connection (plaintext, or TLS after its handshake, with the
@@ -355,7 +404,6 @@ pub async fn shutdown_signal(shutdown_listener: Option<TcpListener>) {
 }
 
 /// The address a listener is bound to, for the startup line.
-pub fn serving_line(addr: SocketAddr, tls: bool) -> String {
-    let scheme = if tls { "https" } else { "http" };
-    format!("Serving HTTP on {scheme}://{addr}/")
+pub fn serving_line(url: &str) -> String {
+    format!("Serving HTTP on {url}")
 }
