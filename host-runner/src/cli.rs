@@ -135,6 +135,11 @@ struct ServeArgs {
     /// Repeat it to listen on several; each gets its own serving line.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     addr: Vec<crate::listen::ListenAddr>,
+    /// Serve on the listening sockets a service manager passed (systemd
+    /// socket activation: LISTEN_FDS, LISTEN_PID) instead of binding
+    /// --addr; without any passed, --addr is bound as usual.
+    #[arg(long)]
+    systemd_listenfd: bool,
     /// Permissions of the Unix sockets `--addr unix:PATH` creates (octal).
     #[arg(long, default_value = "660", value_parser = crate::listen::parse_mode)]
     unix_socket_mode: u32,
@@ -436,6 +441,13 @@ fn sign(args: SignArgs) -> Result<()> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
+    // First: read and removed from the environment before any thread
+    // starts, and before `-S inherit-env` copies it.
+    let inherited = if args.systemd_listenfd {
+        crate::listen::inherited().map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
     let mut wasm = WasmOptions::default();
     for w in &args.wasm {
         wasm.apply(w)?;
@@ -551,9 +563,18 @@ fn serve(args: ServeArgs) -> Result<()> {
             }
             None => None,
         };
-        let mut listeners = Vec::with_capacity(args.addr.len());
-        for addr in &args.addr {
-            listeners.push(crate::listen::Listener::bind(addr, args.unix_socket_mode).await?);
+        let mut listeners = Vec::with_capacity(args.addr.len().max(inherited.len()));
+        if inherited.is_empty() {
+            for addr in &args.addr {
+                listeners.push(crate::listen::Listener::bind(addr, args.unix_socket_mode).await?);
+            }
+        } else {
+            for socket in inherited {
+                listeners.push(
+                    crate::listen::Listener::adopt(socket)
+                        .context("--systemd-listenfd: adopting a passed socket")?,
+                );
+            }
         }
         let admin = match args.admin_addr {
             Some(addr) => Some(

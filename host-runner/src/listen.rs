@@ -7,6 +7,12 @@
 //! where something still listens, or that is not a socket, stops startup
 //! with one line naming it. Parsing is pure and unit-tested; binding is in
 //! [`Listener::bind`].
+//!
+//! `--systemd-listenfd` (`wasmtime serve`'s flag from Wasmtime 50; 48 has none) takes
+//! the listening sockets a service manager passed instead: systemd's
+//! `LISTEN_FDS` and `LISTEN_PID` protocol, read with the listenfd crate
+//! before any thread starts ([`inherited`]). Those sockets belong to the
+//! manager, so a Unix socket file is left in place at exit.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,8 +64,62 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
 pub enum Listener {
     /// TCP.
     Tcp(tokio::net::TcpListener),
-    /// A Unix socket; the guard removes its file when dropped.
-    Unix(tokio::net::UnixListener, SocketFile),
+    /// A Unix socket; the guard, for a socket this process made, removes
+    /// its file when dropped.
+    Unix(tokio::net::UnixListener, Option<SocketFile>),
+}
+
+/// A listening socket a service manager passed, not yet on the runtime.
+pub enum Inherited {
+    /// A TCP listener.
+    Tcp(std::net::TcpListener),
+    /// A Unix socket listener.
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// The listening sockets passed by systemd's socket activation protocol
+/// (`LISTEN_FDS` sockets from fd 3, for this process if `LISTEN_PID` says
+/// so), in order; empty when none were passed. Call it before any thread
+/// starts: it removes the two variables from the environment, so neither
+/// reaches a guest. A passed descriptor that is not a listening TCP or
+/// Unix stream socket is an error naming its number.
+pub fn inherited() -> Result<Vec<Inherited>, String> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let mut out = Vec::with_capacity(fds.len());
+    for idx in 0..fds.len() {
+        let fd = 3 + idx;
+        if let Ok(Some(l)) = fds.take_tcp_listener(idx) {
+            out.push(Inherited::Tcp(l));
+            continue;
+        }
+        match fds.take_unix_listener(idx) {
+            Ok(Some(l)) => out.push(Inherited::Unix(l)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(format!(
+                    "--systemd-listenfd: descriptor {fd} (LISTEN_FDS) is not a listening \
+                     TCP or Unix stream socket: {e}"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Listener {
+    /// An inherited socket on the runtime.
+    pub fn adopt(inherited: Inherited) -> std::io::Result<Self> {
+        match inherited {
+            Inherited::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l).map(Self::Tcp)
+            }
+            Inherited::Unix(l) => {
+                l.set_nonblocking(true)?;
+                tokio::net::UnixListener::from_std(l).map(|l| Self::Unix(l, None))
+            }
+        }
+    }
 }
 
 /// Removes a Unix socket's file when dropped (the listener closing does
@@ -123,10 +183,10 @@ impl Listener {
                 let inode = std::fs::symlink_metadata(path).map_err(os)?.ino();
                 Ok(Self::Unix(
                     listener,
-                    SocketFile {
+                    Some(SocketFile {
                         path: path.clone(),
                         inode,
-                    },
+                    }),
                 ))
             }
         }
@@ -143,7 +203,14 @@ impl Listener {
                     Err(_) => format!("{scheme}://?/"),
                 }
             }
-            Self::Unix(_, file) => format!("unix:{}", file.path.display()),
+            Self::Unix(l, _) => match l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+            {
+                Some(path) => format!("unix:{path}"),
+                None => "unix:(unnamed)".into(),
+            },
         }
     }
 }

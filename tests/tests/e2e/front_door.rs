@@ -611,3 +611,81 @@ fn several_listeners_and_a_unix_socket_serve_alike() {
     assert_eq!(std::fs::read_to_string(&regular).unwrap(), "keep");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Binds a TCP listener on 127.0.0.1 and a Unix socket at `socket`, puts
+/// them at descriptors 3 and 4 with `LISTEN_FDS=2` and this process's
+/// `LISTEN_PID`, as systemd's socket activation does, and execs the rest of
+/// its arguments (the pid stays the same across exec).
+const ACTIVATE: &str = r#"
+import os, socket, sys
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen(128)
+unix = socket.socket(socket.AF_UNIX); unix.bind(sys.argv[1]); unix.listen(128)
+for fd, s in ((3, tcp), (4, unix)):
+    if s.fileno() != fd:
+        os.dup2(s.fileno(), fd)
+    os.set_inheritable(fd, True)
+env = dict(os.environ, LISTEN_FDS="2", LISTEN_PID=str(os.getpid()))
+os.execve(sys.argv[2], sys.argv[2:], env)
+"#;
+
+/// `--systemd-listenfd` serves on the sockets a service manager passed and
+/// binds no `--addr` (here one that cannot be bound); the variables do not
+/// reach a guest; the manager's socket file is left in place at exit.
+#[test]
+fn socket_activation_serves_on_the_passed_sockets() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = temp_dir("listenfd");
+    let socket = dir.join("activated.sock");
+    let component = artifact("fixtures/cli-guest.wasm");
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", ACTIVATE])
+        .arg(&socket)
+        .arg(host_runner_bin())
+        .args([
+            "serve",
+            "--systemd-listenfd",
+            // Unbindable: TEST-NET-1 is not an address of this machine.
+            "--addr=192.0.2.1:80",
+            "-Scli",
+            "-Sinherit-env",
+        ])
+        .arg(&component);
+    let mut server = Server::start(cmd);
+    assert!(
+        server.base.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    assert!(
+        server.wait_for_output(
+            &format!("Serving HTTP on unix:{}", socket.display()),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let tcp = curl(&["--http1.1"], &server.url("/env"), None);
+    let unix = curl(
+        &["--http1.1", "--unix-socket", socket.to_str().unwrap()],
+        "http://localhost/env",
+        None,
+    );
+    assert_eq!(
+        tcp.status,
+        "200",
+        "{:?}",
+        String::from_utf8_lossy(&tcp.body)
+    );
+    assert_eq!(unix.status, "200");
+    let env = String::from_utf8_lossy(&tcp.body).into_owned();
+    assert!(env.contains("INSTANCE_ID="), "{env}");
+    assert!(
+        !env.contains("LISTEN_FDS") && !env.contains("LISTEN_PID"),
+        "{env}"
+    );
+    server.terminate().unwrap();
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    let meta = std::fs::symlink_metadata(&socket).expect("the manager's socket stays");
+    assert!(meta.file_type().is_socket());
+    let _ = std::fs::remove_dir_all(&dir);
+}
