@@ -9,8 +9,8 @@
 //! no ALPN gets HTTP/1.1); in plaintext, HTTP/1.1 exactly as
 //! `wasmtime serve` speaks it, and with `--h2c` a client that opens with
 //! the HTTP/2 preface speaks HTTP/2. HTTP/2 connections carry at most [`H2_MAX_STREAMS`]
-//! concurrent streams with hyper's default flow-control windows (64 KiB
-//! per stream and connection, grown as the peer reads), and a client that
+//! concurrent streams with hyper's flow-control windows (1 MiB per stream
+//! and per connection) and 16 KiB header lists, and a client that
 //! resets streams as fast as it opens them is closed after
 //! [`H2_MAX_PENDING_RESETS`].
 //!
