@@ -524,6 +524,18 @@ fn client_certificates_are_required_with_a_client_ca() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Waits for the serving line of the Unix socket at `socket`.
+fn wait_for_unix_line(server: &Server, socket: &Path) {
+    assert!(
+        server.wait_for_output(
+            &format!("Serving HTTP on unix:{}", socket.display()),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+}
+
 /// `--addr` repeated: two TCP listeners and a Unix socket serve the same
 /// answers, each with its serving line; the socket gets
 /// `--unix-socket-mode` and is removed when host-runner exits; a path that
@@ -543,14 +555,7 @@ fn several_listeners_and_a_unix_socket_serve_alike() {
             "600",
         ],
     );
-    assert!(
-        server.wait_for_output(
-            &format!("Serving HTTP on unix:{}", socket.display()),
-            Duration::from_secs(10)
-        ),
-        "{}",
-        server.stderr()
-    );
+    wait_for_unix_line(&server, &socket);
     let tcp: Vec<String> = server
         .stderr()
         .lines()
@@ -656,14 +661,7 @@ fn socket_activation_serves_on_the_passed_sockets() {
         "{}",
         server.base
     );
-    assert!(
-        server.wait_for_output(
-            &format!("Serving HTTP on unix:{}", socket.display()),
-            Duration::from_secs(10)
-        ),
-        "{}",
-        server.stderr()
-    );
+    wait_for_unix_line(&server, &socket);
     let tcp = curl(&["--http1.1"], &server.url("/env"), None);
     let unix = curl(
         &["--http1.1", "--unix-socket", socket.to_str().unwrap()],
