@@ -178,20 +178,32 @@ pub fn build(root: &Path) -> Result<Artifacts> {
 
     crate::web::build(root)?;
 
-    for name in [
-        SHIPPED_PROCESSOR.file,
-        SHIPPED_KERNELS.file,
-        SIZE_KERNELS.file,
-        "http-api.wasm",
-        "vector-service.wasm",
-        "http-api-p3.wasm",
-        "vector-service-p3.wasm",
-        "vecproc.wasm",
-    ] {
-        let len = fs::metadata(out.join(name))?.len();
-        eprintln!("    target/wasm/{name}: {:.1} KiB", len as f64 / 1024.0);
-    }
+    report_sizes(
+        &out,
+        "target/wasm",
+        &[
+            SHIPPED_PROCESSOR.file,
+            SHIPPED_KERNELS.file,
+            SIZE_KERNELS.file,
+            "http-api.wasm",
+            "vector-service.wasm",
+            "http-api-p3.wasm",
+            "vector-service-p3.wasm",
+            "vecproc.wasm",
+        ],
+    )?;
     Ok(artifacts)
+}
+
+/// Prints the size of each of `files` under `dir`, shown as `shown/FILE`.
+pub fn report_sizes(dir: &Path, shown: &str, files: &[&str]) -> Result<()> {
+    for file in files {
+        let len = fs::metadata(dir.join(file))
+            .with_context(|| format!("{shown}/{file} was not written"))?
+            .len();
+        eprintln!("    {shown}/{file}: {:.1} KiB", len as f64 / 1024.0);
+    }
+    Ok(())
 }
 
 /// One release build of a component of the `components/` workspace with a

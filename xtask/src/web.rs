@@ -59,13 +59,14 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         fs::copy(source.join(file), out.join(file))
             .with_context(|| format!("copying crates/vecproc-web/{file}"))?;
     }
-    for file in [
-        "web/vecproc_web_bg.wasm",
-        "web/vecproc_web.js",
-        "node/vecproc_web.js",
-    ] {
-        let len = fs::metadata(out.join(file))?.len();
-        eprintln!("    target/web/{file}: {:.1} KiB", len as f64 / 1024.0);
-    }
+    crate::build::report_sizes(
+        &out,
+        "target/web",
+        &[
+            "web/vecproc_web_bg.wasm",
+            "web/vecproc_web.js",
+            "node/vecproc_web.js",
+        ],
+    )?;
     Ok(out)
 }
