@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::admission::Admission;
 use crate::capabilities::Capabilities;
-use crate::engine::{self, BodyHooks, EngineSettings, EpochTicker};
+use crate::engine::{self, EngineSettings, EpochTicker, HttpHooks};
 use crate::handler::{self, Handler, HandlerConfig};
 use crate::headers::HeaderOverrides;
 use crate::memory_budget::MemoryBudget;
@@ -169,6 +169,46 @@ struct ServeArgs {
     /// (`HOST[::GUEST]`); seen only with `-S cli` (repeatable).
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<String>,
+    /// Values for `wasi:config/store` (with `-S config`) from this file:
+    /// TOML when it ends in `.toml` (nested tables give `table.key`),
+    /// otherwise `KEY=VALUE` lines; `-S config-var` wins over it.
+    #[arg(long, value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Values for `wasi:config/store` (with `-S config`) from the host's
+    /// environment: PREFIXNAME=VALUE becomes the key `name` (lower-cased);
+    /// wins over --config-file, `-S config-var` wins over it.
+    #[arg(long, value_name = "PREFIX")]
+    config_env_prefix: Option<String>,
+    /// Let guests send outbound HTTP requests to `[http://|https://]HOST[:PORT]`
+    /// (HOST a name, *.NAME, * or an IP; PORT a number or *, the scheme's
+    /// default when left out); repeatable. Without it, every outbound
+    /// request is refused with HTTP-request-denied.
+    #[arg(long = "outbound-allow", value_name = "RULE")]
+    outbound_allow: Vec<crate::outbound::policy::Rule>,
+    /// Trust the CA certificates in this PEM file for guests' HTTPS
+    /// requests, besides Mozilla's roots.
+    #[arg(long, value_name = "CA.pem")]
+    outbound_ca: Option<PathBuf>,
+    /// The longest TCP connect and TLS handshake of an outbound request (a
+    /// guest's shorter `connect-timeout` wins).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    outbound_connect_timeout: Duration,
+    /// The longest wait for an outbound response's headers once connected
+    /// (a guest's shorter `first-byte-timeout` wins).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    outbound_first_byte_timeout: Duration,
+    /// The longest pause within an outbound response's body (a guest's
+    /// shorter `between-bytes-timeout` wins).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    outbound_between_bytes_timeout: Duration,
+    /// Outbound requests in flight at once, from all guests; beyond it a
+    /// request fails at once with connection-limit-reached.
+    #[arg(long, default_value_t = 100)]
+    outbound_max_concurrent: usize,
+    /// How long an idle outbound connection is kept for the next request to
+    /// the same scheme and authority (0: a fresh connection per request).
+    #[arg(long, default_value = "90s", value_parser = duration)]
+    outbound_idle_timeout: Duration,
     /// Add or replace a request header before the guest sees it: `name: value`,
     /// or `@file` with one header per line (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -500,6 +540,19 @@ fn serve(args: ServeArgs) -> Result<()> {
         &|name| std::env::var_os(name),
         &host_vars,
     )?;
+    let guest_config = {
+        let host_vars: Vec<_> = if args.config_env_prefix.is_some() {
+            std::env::vars_os().collect()
+        } else {
+            Vec::new()
+        };
+        crate::wasi_config::GuestConfig::resolve(&crate::wasi_config::ConfigSources {
+            file: args.config_file.as_deref(),
+            env_prefix: args.config_env_prefix.as_deref(),
+            host_vars: &host_vars,
+            vars: &wasi.config_vars,
+        })?
+    };
     let (name, bytes) = component_bytes(&args.registry, &args.component, &args.plugs)?;
     let (engine, _pooling) = engine::engine(&settings)?;
     let pre = engine::load(
@@ -510,6 +563,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             cli: capabilities.cli,
             network_error_code: capabilities.network_error_code,
             p3: wasi.p3.unwrap_or(true),
+            config: wasi.config,
         },
     )?;
     let reserve = {
@@ -521,7 +575,13 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
     // Written after `wasmtime serve`'s own startup lines, which a wrapper
     // may read first (its own test harness reads the first line).
-    let grants: Vec<String> = capabilities.summary();
+    let mut grants: Vec<String> = capabilities.summary();
+    let config_given = args.config_file.is_some()
+        || args.config_env_prefix.is_some()
+        || !wasi.config_vars.is_empty();
+    if wasi.config {
+        grants.push(guest_config.summary());
+    }
     let p3_served = matches!(pre, wasmtime_wasi_http::handler::ProxyPre::P3(_));
     let inert: Vec<String> = capabilities
         .inert_without_cli(p3_served)
@@ -545,6 +605,21 @@ fn serve(args: ServeArgs) -> Result<()> {
         _ => None,
     };
 
+    let metrics = Arc::new(Metrics::default());
+    let outbound = Arc::new(crate::outbound::Outbound::new(
+        crate::outbound::OutboundSettings {
+            allow: crate::outbound::policy::AllowList::new(args.outbound_allow.clone()),
+            ca: args.outbound_ca.clone(),
+            connect_timeout: args.outbound_connect_timeout,
+            first_byte_timeout: args.outbound_first_byte_timeout,
+            between_bytes_timeout: args.outbound_between_bytes_timeout,
+            max_concurrent: args.outbound_max_concurrent,
+            idle_timeout: args.outbound_idle_timeout,
+        },
+        Arc::clone(&metrics),
+    )?);
+    // Nothing for the default (nothing allowed), so the startup output
+    // stays `wasmtime serve`'s.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -586,7 +661,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         };
         let _ticker =
             timeout.map(|t| EpochTicker::start(engine.clone(), t.min(engine::EPOCH_TICK)));
-        let metrics = Arc::new(Metrics::default());
+        let outbound_line = (!args.outbound_allow.is_empty()).then(|| outbound.summary());
         let handler = Handler::new(
             pre,
             HandlerConfig {
@@ -606,8 +681,13 @@ fn serve(args: ServeArgs) -> Result<()> {
                 idle_instance_timeout: args.idle_instance_timeout,
                 header_overrides,
                 capabilities,
-                body_hooks: {
-                    let mut hooks = BodyHooks::default();
+                config: engine::ConfigStore(Arc::new(if wasi.config {
+                    guest_config.iter().collect()
+                } else {
+                    Default::default()
+                })),
+                http_hooks: {
+                    let mut hooks = HttpHooks::new(outbound);
                     if let Some(n) = wasi.http_outgoing_body_buffer_chunks {
                         hooks.buffer_chunks = n;
                     }
@@ -663,6 +743,14 @@ fn serve(args: ServeArgs) -> Result<()> {
         }
         for line in grants {
             tracing::info!("grants: {line}");
+        }
+        if let Some(line) = outbound_line {
+            tracing::info!("grants: {line}");
+        }
+        if config_given && !wasi.config {
+            tracing::warn!(
+                "-S config-var / --config-file / --config-env-prefix have no effect without -S config: wasi:config is not linked"
+            );
         }
         for flag in inert {
             tracing::warn!("{flag} has no effect without -S cli: the p2 proxy world cannot see it");

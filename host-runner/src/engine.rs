@@ -15,31 +15,51 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::options::{OptimizeOptions, Tristate, WasmOptions};
 
-/// `-S http-outgoing-body-buffer-chunks` and `-S http-outgoing-body-chunk-size`.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyHooks {
+/// The `wasi:http` hooks: `-S http-outgoing-body-buffer-chunks` and
+/// `-S http-outgoing-body-chunk-size`, and where outbound requests go
+/// ([`crate::outbound`]).
+#[derive(Debug, Clone)]
+pub struct HttpHooks {
     /// Body writes buffered per outgoing body.
     pub buffer_chunks: usize,
     /// The largest single body write.
     pub chunk_size: usize,
+    /// The outbound policy and client, shared by every instance.
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
-impl Default for BodyHooks {
-    fn default() -> Self {
+impl HttpHooks {
+    /// Wasmtime's body settings, and `outbound`.
+    pub fn new(outbound: Arc<crate::outbound::Outbound>) -> Self {
         Self {
             buffer_chunks: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_BUFFER_CHUNKS,
             chunk_size: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE,
+            outbound,
         }
     }
 }
 
-impl wasmtime_wasi_http::WasiHttpHooks for BodyHooks {
+impl wasmtime_wasi_http::WasiHttpHooks for HttpHooks {
     fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
         self.buffer_chunks
     }
 
     fn p2_outgoing_body_chunk_size(&mut self) -> usize {
         self.chunk_size
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _response_errors: Box<
+            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send,
+        >,
+    ) -> Box<
+        dyn std::future::Future<Output = Result<crate::outbound::Sent, wasmtime_wasi_http::Error>>
+            + Send,
+    > {
+        Box::new(self.outbound.send(request, options))
     }
 }
 
@@ -50,13 +70,26 @@ pub struct Host {
     pub wasi: WasiCtx,
     /// wasi:http context.
     pub http: WasiHttpCtx,
-    /// Outgoing-body settings.
-    pub hooks: BodyHooks,
+    /// Outgoing-body settings and outbound requests.
+    pub hooks: HttpHooks,
     /// Resources the guest holds.
     pub table: ResourceTable,
     /// Memory and instance limits, and this store's share of the host's
     /// memory budget.
     pub limits: crate::memory_budget::BudgetLimiter,
+    /// What `wasi:config/store` answers (`-S config`).
+    pub config: ConfigStore,
+}
+
+/// The `wasi:config/store` values, shared by every instance. Its `Debug`
+/// shows no values: they may be secrets.
+#[derive(Clone, Default)]
+pub struct ConfigStore(pub Arc<wasmtime_wasi_config::WasiConfigVariables>);
+
+impl std::fmt::Debug for ConfigStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigStore { .. }")
+    }
 }
 
 impl WasiView for Host {
@@ -285,6 +318,8 @@ pub struct LinkSettings {
     pub network_error_code: bool,
     /// `-S p3` (on by default, as in `wasmtime serve` 48).
     pub p3: bool,
+    /// `-S config`: link `wasi:config/store`.
+    pub config: bool,
 }
 
 /// Compiles `bytes` (named `name` in errors), checks that it exports
@@ -302,6 +337,7 @@ pub fn load(
         cli,
         network_error_code,
         p3,
+        config,
     } = link_settings;
     if wasmparser_is_core_module(bytes) {
         return Err(LoadError::CoreModule);
@@ -343,6 +379,10 @@ pub fn load(
                  serve it with -S cli to grant them, as wasmtime serve does)",
             );
         }
+        if !config && message.contains("instance `wasi:config/") {
+            message
+                .push_str(" (serve it with -S config to link wasi:config, as wasmtime serve does)");
+        }
         LoadError::Link {
             name: name.into(),
             message,
@@ -366,6 +406,12 @@ pub fn load(
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
     if p3 {
         wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(link)?;
+    }
+    if config {
+        wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut Host| {
+            wasmtime_wasi_config::WasiConfig::from(&*h.config.0)
+        })
+        .map_err(link)?;
     }
     let pre = linker.instantiate_pre(&component).map_err(link)?;
     if p3 && exports_p3 {

@@ -12,6 +12,10 @@
 //! - [`options`]: the `-W`/`-S`/`-O` option groups, parsed as Wasmtime does;
 //! - [`capabilities`]: what `-S cli`, `--env`, `--dir` and the network keys
 //!   grant each instance;
+//! - [`wasi_config`]: the values `wasi:config/store` answers (`-S config`,
+//!   `--config-file`, `--config-env-prefix`);
+//! - [`outbound`]: guests' outbound HTTP: the `--outbound-allow` policy,
+//!   the pooled client, timeouts and the concurrency cap;
 //! - [`compose`]: plugging components together with wac-graph;
 //! - [`engine`]: engine configuration, compilation, proxy validation;
 //! - [`handler`]: one request through an instance: a fresh one per request (p2,
@@ -39,9 +43,11 @@ pub mod log_stream;
 pub mod memory_budget;
 pub mod metrics;
 pub mod options;
+pub mod outbound;
 pub mod registry;
 pub mod server;
 pub mod tls;
+pub mod wasi_config;
 
 /// How log lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -48,6 +48,11 @@ struct StatusLabel {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 /// Everything host-runner counts.
 pub struct Metrics {
     registry: Registry,
@@ -72,6 +77,9 @@ pub struct Metrics {
     pub budget_used: Gauge,
     /// TLS handshakes that failed or did not finish in time.
     pub tls_handshake_failures: Counter,
+    outbound_requests: Family<OutcomeLabel, Counter>,
+    /// Connections opened for guests' outbound requests.
+    pub outbound_connections: Counter,
 }
 
 impl Default for Metrics {
@@ -89,6 +97,8 @@ impl Default for Metrics {
             budget_limit: Gauge::default(),
             budget_used: Gauge::default(),
             tls_handshake_failures: Counter::default(),
+            outbound_requests: Family::default(),
+            outbound_connections: Counter::default(),
         };
         let r = &mut m.registry;
         // Counter names get `_total` from the encoder.
@@ -147,6 +157,16 @@ impl Default for Metrics {
             "TLS handshakes that failed or did not finish within --tls-handshake-timeout",
             m.tls_handshake_failures.clone(),
         );
+        r.register(
+            "host_runner_outbound_requests",
+            "Guests' outbound requests, by outcome: sent (response headers received), denied (no --outbound-allow rule), limited (--outbound-max-concurrent), timeout, error",
+            m.outbound_requests.clone(),
+        );
+        r.register(
+            "host_runner_outbound_connections",
+            "Connections opened for guests' outbound requests (pooled connections are reused)",
+            m.outbound_connections.clone(),
+        );
         m
     }
 }
@@ -175,6 +195,13 @@ impl Metrics {
     /// Counts a response with this status.
     pub fn count_status(&self, status: u16) {
         self.by_status.get_or_create(&StatusLabel { status }).inc();
+    }
+
+    /// Counts an outbound request's outcome.
+    pub fn outbound(&self, outcome: &'static str) {
+        self.outbound_requests
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     /// The OpenMetrics text exposition ([`CONTENT_TYPE`]).

@@ -25,7 +25,7 @@
 //! `--config`. Each parsed group is destructured field by field (`split_group!`, which names
 //! each field once, either kept or refused), so a key added to Wasmtime's group is a compile
 //! error until it is mapped, ignored or refused. What host-runner keeps of
-//! its own: the refusals by name (`keyvalue`, `config`, `nn`, `threads`, `listenfd`,
+//! its own: the refusals by name (`keyvalue`, `nn`, `threads`, `listenfd`,
 //! `tcplisten`, proposal switches, code-generation and unimplemented `pooling-*` keys) and
 //! `wasmtime serve`'s own post-parse checks (`-Shttp=n`, `-Wcomponent-model=n`, `-Scommon`
 //! with `-Scli`, in its words). Not used: `CommonOptions::config()`. It builds a whole
@@ -126,6 +126,10 @@ pub struct WasiOptions {
     /// `p3`: link the WASI 0.3 interfaces and serve `wasi:http/service`
     /// components (default on, as in `wasmtime serve` 48).
     pub p3: Option<bool>,
+    /// `config`: link `wasi:config/store`.
+    pub config: bool,
+    /// `config-var=KEY=VALUE`, in order (a later one wins).
+    pub config_vars: Vec<(String, String)>,
 }
 
 impl Default for WasiOptions {
@@ -150,6 +154,8 @@ impl Default for WasiOptions {
             max_random_size: None,
             cwd: None,
             p3: None,
+            config: false,
+            config_vars: Vec::new(),
         }
     }
 }
@@ -378,6 +384,8 @@ impl WasiOptions {
             inherit_stderr,
             cwd,
             p3,
+            config,
+            config_var,
             max_resources,
             hostcall_fuel,
             max_component_handles,
@@ -388,8 +396,6 @@ impl WasiOptions {
             // serve` it installs), or that components cannot use.
             keyvalue,
             keyvalue_in_memory_data,
-            config,
-            config_var,
             nn,
             nn_graph,
             threads,
@@ -444,6 +450,9 @@ impl WasiOptions {
             self.cwd = cwd;
         }
         self.p3 = p3.or(self.p3);
+        self.config = config.unwrap_or(self.config);
+        self.config_vars
+            .extend(config_var.into_iter().map(|kv| (kv.key, kv.value)));
         Ok(())
     }
 }
@@ -594,9 +603,7 @@ mod tests {
             "wasi-http is required for the serve command, and must not be disabled"
         );
         s.apply("http").unwrap();
-        for key in [
-            "keyvalue", "config", "nn", "threads", "listenfd", "preview2",
-        ] {
+        for key in ["keyvalue", "nn", "threads", "listenfd", "preview2"] {
             assert_eq!(
                 s.apply(key).unwrap_err().to_string(),
                 format!("-S / --wasi option `{key}` is not supported by host-runner")
@@ -616,6 +623,18 @@ mod tests {
         assert_eq!(s.tcp, Some(false));
         assert_eq!(s.http_outgoing_body_chunk_size, Some(1024));
         assert_eq!(s.max_resources, Some(10));
+        s.apply("config,config-var=a=1,config-var=url=http://h/?q=x")
+            .unwrap();
+        s.apply("config-var=a=2").unwrap();
+        assert!(s.config);
+        assert_eq!(
+            s.config_vars,
+            [
+                ("a".to_string(), "1".to_string()),
+                ("url".into(), "http://h/?q=x".into()),
+                ("a".into(), "2".into())
+            ]
+        );
         s.apply("cwd=/srv,p3=n,max-random-size=0x10").unwrap();
         assert_eq!(s.cwd.as_deref(), Some("/srv"));
         assert_eq!(s.p3, Some(false));

@@ -74,7 +74,7 @@ pub enum TlsError {
     },
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -223,6 +223,23 @@ impl Tls {
     }
 }
 
+/// The CA certificates in the PEM file at `path` (for `--tls-client-ca`
+/// and `--outbound-ca`), or what is wrong with it.
+pub(crate) fn read_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    let pem = read_pem(path)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate ({e})"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("not a usable CA certificate ({e})"))?;
+    }
+    if roots.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(roots)
+}
+
 /// A verifier that accepts only client certificates issued by the CAs in
 /// the PEM file at `path`.
 fn client_verifier(
@@ -232,17 +249,7 @@ fn client_verifier(
         path: path.to_path_buf(),
         problem,
     };
-    let pem = read_pem(path).map_err(error)?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| error(format!("not a PEM certificate ({e})")))?;
-        roots
-            .add(cert)
-            .map_err(|e| error(format!("not a usable CA certificate ({e})")))?;
-    }
-    if roots.is_empty() {
-        return Err(error("holds no PEM certificate".into()));
-    }
+    let roots = read_roots(path).map_err(error)?;
     rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|e| error(format!("cannot verify clients with it ({e})")))

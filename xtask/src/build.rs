@@ -125,6 +125,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         &out.join("vector-service-p3.wasm"),
     )?;
 
+    wit::fetch_config(root)?;
     step("building fixture guests (tests/fixtures, cargo build --release --workspace)");
     run(cargo()
         .current_dir(root.join("tests/fixtures"))
@@ -135,6 +136,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         &built("fixtures", "misbehaving-p3"),
         "fixtures/misbehaving-p3.wasm",
     )?;
+    publish_artifact(&built("fixtures", "platform"), "fixtures/platform.wasm")?;
     // The fixture imports a growable table (`tables`), which Rust cannot
     // provide: a hand-written component does, plugged in with wac.
     let grower = out.join("fixtures/table-grower.wasm");

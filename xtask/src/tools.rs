@@ -53,7 +53,7 @@ pub const WASMTIME: Tool = Tool {
     features: Some(
         "serve,run,cranelift,cache,pooling-allocator,parallel-compilation,logging,\
          component-model,component-model-async,backtrace,addr2line,demangle,wat,\
-         coredump,debug-builtins,profiling",
+         coredump,debug-builtins,profiling,wasi-config",
     ),
     minutes: 8,
 };
@@ -105,6 +105,53 @@ pub fn path_of(tool: &Tool) -> PathBuf {
 fn installed_version_matches(tool: &Tool) -> bool {
     output(Command::new(path_of(tool)).arg("--version"))
         .is_some_and(|v| v.split_whitespace().any(|word| word == tool.version))
+        && installed_features_match(tool)
+}
+
+/// Whether cargo's record of the install (`$CARGO_HOME/.crates2.json`)
+/// has every feature `tool` needs, so adding one (as `wasi-config` was to
+/// wasmtime) reinstalls it. A tool installed some other way, with no record,
+/// is taken as it is.
+fn installed_features_match(tool: &Tool) -> bool {
+    let Some(features) = tool.features else {
+        return true;
+    };
+    let record = cargo_bin_dir().with_file_name(".crates2.json");
+    let Ok(text) = std::fs::read_to_string(&record) else {
+        return true;
+    };
+    let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return true;
+    };
+    let key = format!("{} {} ", tool.krate, tool.version);
+    let Some((_, install)) = record["installs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .find(|(k, _)| k.starts_with(&key))
+    else {
+        return true;
+    };
+    let installed: Vec<&str> = install["features"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str())
+        .collect();
+    let missing: Vec<&str> = features
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !installed.contains(f))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "    {} {} is installed without feature(s) {}; reinstalling",
+            tool.bin,
+            tool.version,
+            missing.join(", ")
+        );
+    }
+    missing.is_empty()
 }
 
 /// Installs `tool` at its pinned version unless it is already there.

@@ -4,6 +4,10 @@
 //! `0.14.1+wasi-0.2.3` ships the WASI 0.2.3 packages that the `http-api`
 //! world names (`wit/worlds.wit`); a throwaway manifest under `target/`
 //! vendors it and its `wit/deps/*` is copied into the ignored `wit/deps/`.
+//!
+//! `wasi:config` (for the `platform` test fixture) comes from the crate that
+//! serves it, `wasmtime-wasi-config`, which host-runner depends on: cargo has
+//! its source already, and `cargo metadata` says where.
 
 use std::fs;
 use std::path::Path;
@@ -64,6 +68,45 @@ pub fn fetch(root: &Path) -> Result<()> {
     copy_dir(&source, &deps)?;
     fs::write(deps.join(STAMP), stamp)?;
     Ok(())
+}
+
+/// The fixture that imports `wasi:config/store`.
+const CONFIG_FIXTURE: &str = "tests/fixtures/platform";
+
+/// Copies the `wasi:config` WIT that host-runner serves into the `platform`
+/// fixture's ignored `wit/deps/config/`, from the wasmtime-wasi-config
+/// package cargo resolved for host-runner.
+pub fn fetch_config(root: &Path) -> Result<()> {
+    let metadata = crate::run::output(crate::run::cargo().current_dir(root).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--quiet",
+    ]))
+    .context("cargo metadata failed (run it in the repository to see why)")?;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "wasmtime-wasi-config")
+        .and_then(|p| p["manifest_path"].as_str())
+        .context("cargo metadata lists no wasmtime-wasi-config (host-runner's dependency)")?;
+    let source = Path::new(manifest)
+        .parent()
+        .expect("a manifest is in a directory")
+        .join("wit/deps/config");
+    if !source.is_dir() {
+        bail!(
+            "{} is missing: the wasmtime-wasi-config crate's layout changed",
+            source.display()
+        );
+    }
+    let deps = root.join(CONFIG_FIXTURE).join("wit/deps/config");
+    if deps.exists() {
+        fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
+    }
+    copy_dir(&source, &deps)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

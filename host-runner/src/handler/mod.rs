@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::Admitted;
 use crate::capabilities::Capabilities;
-use crate::engine::{BodyHooks, Host};
+use crate::engine::{Host, HttpHooks};
 use crate::headers::HeaderOverrides;
 use crate::log_stream::{LogStream, Target};
 use crate::memory_budget::{BudgetLease, BudgetLimiter, MemoryBudget, Reservation};
@@ -80,8 +80,11 @@ pub struct HandlerConfig {
     pub header_overrides: HeaderOverrides,
     /// What each instance is granted (`-S cli`, `--env`, `--dir`, network).
     pub capabilities: Capabilities,
-    /// Outgoing-body settings (`-S http-outgoing-body-*`).
-    pub body_hooks: BodyHooks,
+    /// Outgoing-body settings (`-S http-outgoing-body-*`) and outbound
+    /// requests (`--outbound-*`).
+    pub http_hooks: HttpHooks,
+    /// What `wasi:config/store` answers (`-S config`).
+    pub config: crate::engine::ConfigStore,
     /// `-S max-resources`.
     pub max_resources: Option<usize>,
     /// `-S hostcall-fuel`.
@@ -286,9 +289,10 @@ pub(crate) fn new_store(
     let host = Host {
         wasi: wasi.build(),
         http,
-        hooks: config.body_hooks,
+        hooks: config.http_hooks.clone(),
         table,
         limits: limiter,
+        config: config.config.clone(),
     };
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limits);

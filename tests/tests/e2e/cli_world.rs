@@ -8,8 +8,9 @@
 //! `-S inherit-network`), stdio with and without prefixes, a sleep under
 //! `-Wtimeout`, large echoes, the outgoing-body options, `exit`, the
 //! per-store limits and the field size limit. The `-S` keys for interfaces
-//! neither build has (`config`, `keyvalue`, `nn`) are refused by both, and
-//! their cases skipped with that reason.
+//! neither build has (`keyvalue`, `nn`) are refused by both, and their
+//! cases skipped with that reason (`-S config` is served by both:
+//! `platform.rs`).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -373,20 +374,16 @@ fn the_field_size_limit_applies_alike() {
     }
 }
 
-/// `-S config`, `-S keyvalue` and `-S nn` need Wasmtime features that
-/// neither build here has: the pinned `wasmtime serve` is installed with
-/// the serve features only (`xtask/src/tools.rs`), and host-runner does not
-/// build them. So upstream's serve cases for those interfaces cannot run
+/// `-S keyvalue` and `-S nn` need Wasmtime features that neither build
+/// here has: the pinned `wasmtime serve` is installed with the serve
+/// features and wasi-config only (`xtask/src/tools.rs`), and host-runner
+/// does not build them. So upstream's serve cases for those interfaces cannot run
 /// against either server here; this test pins down why (each server's own
 /// refusal, exit 1 before anything is served) and says that they are
 /// skipped.
 #[test]
 fn keys_for_interfaces_not_built_are_refused_by_both_and_their_cases_skipped() {
     let compiled_out = [
-        (
-            "config",
-            "support for wasi-config was disabled at compile time",
-        ),
         (
             "keyvalue",
             "support for wasi-keyvalue was disabled at compile time",

@@ -31,6 +31,9 @@
 //! - `p3`: the WASI 0.3 build of the service (`vector-service-p3.wasm`)
 //!   under `wasmtime serve` answering every route and error exactly as the
 //!   WASI 0.2 build does, also under concurrent requests;
+//! - `platform`: `wasi:config` under both servers and host-runner's config
+//!   sources; guests' outbound HTTP under host-runner's policy (denied by
+//!   default, allowed by rule, pooled, timed out, capped, a test CA);
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
 //! - `large_bodies`: 60 MiB of small numbers answered under the defaults;
@@ -50,6 +53,7 @@ mod kernels;
 mod large_bodies;
 mod p3;
 mod p3_compat;
+mod platform;
 mod registry;
 mod serve;
 mod wasi_host;
