@@ -46,6 +46,10 @@ pub struct Args {
     /// Skip the serving benchmark (wrk against wasmtime serve and host-runner).
     #[arg(long)]
     no_serve: bool,
+    /// Only run the protocol benchmark (h2load: HTTP/1.1, h2c, TLS 1.3 with
+    /// h1 and h2, native beside host-runner).
+    #[arg(long)]
+    protocols_only: bool,
     /// Seconds of load per route in the serving benchmark.
     #[arg(long, default_value_t = 5)]
     seconds: u32,
@@ -83,6 +87,10 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     if args.startup_only {
         return startup(root, &out, args.quick);
     }
+    if args.protocols_only {
+        build::build_service(root)?;
+        return protocols(root, &out, &args);
+    }
     build::build(root)?;
     if !args.no_serve {
         // wrk from Debian; without root (or apt) the serving rows are skipped.
@@ -90,6 +98,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             Ok(()) => serve(root, &out, &args)?,
             Err(e) => eprintln!("    skipping the serving benchmark: {e:#}"),
         }
+        protocols(root, &out, &args)?;
     }
     if args.serve_only {
         return Ok(());
@@ -157,6 +166,36 @@ fn serve(root: &Path, out: &Path, args: &Args) -> Result<()> {
         .arg("serve")
         .arg("--wasmtime")
         .arg(wasmtime)
+        .arg("--host-runner")
+        .arg(host_runner)
+        .arg("--native")
+        .arg(native)
+        .args([
+            "--seconds",
+            &(if args.quick { 1 } else { args.seconds }).to_string(),
+        ])
+        .args([
+            "--rounds",
+            &(if args.quick { 1 } else { args.rounds }).to_string(),
+        ])
+        .arg("--out")
+        .arg(out))
+}
+
+/// `vecproc-bench protocols`, after installing h2load (Debian's
+/// nghttp2-client) and building the servers; skipped with a message where
+/// apt cannot install it.
+fn protocols(root: &Path, out: &Path, args: &Args) -> Result<()> {
+    if let Err(e) = crate::apt::ensure("/usr/bin/h2load", &["nghttp2-client"], &[]) {
+        eprintln!("    skipping the protocol benchmark: {e:#}");
+        return Ok(());
+    }
+    let host_runner = build::host_runner(root)?;
+    let native = native_server(root)?;
+    let bench = vecproc_bench(root, None)?;
+    step("protocol benchmark (vecproc-bench protocols)");
+    run(Command::new(bench)
+        .arg("protocols")
         .arg("--host-runner")
         .arg(host_runner)
         .arg("--native")

@@ -5,6 +5,9 @@
 //!   under Wasmtime (records for the report);
 //! - `serve`: wrk against the native server, `wasmtime serve` and
 //!   host-runner, with CPU per request and cold starts (`serve.md`);
+//! - `protocols`: h2load against the native server and host-runner over
+//!   HTTP/1.1, h2c and TLS 1.3 (h1 and h2), with the CPU each protocol adds
+//!   (`protocols.md`);
 //! - `startup`: fresh instances, processes, registry starts, workerd and
 //!   sizes (`startup.md`);
 //! - `report`: the kernel table from the records (`report.md`, `chart.svg`),
@@ -15,6 +18,7 @@
 
 mod boundary;
 mod kernels;
+mod protocols;
 mod report;
 mod serve;
 mod startup;
@@ -36,6 +40,8 @@ enum Task {
     Kernels(kernels::Args),
     /// Serve under load: native, wasmtime serve, host-runner.
     Serve(serve::Args),
+    /// What TLS and HTTP/2 cost: native beside host-runner.
+    Protocols(protocols::Args),
     /// Startup and size.
     Startup(startup::Args),
     /// Write the kernel report from the records.
@@ -46,6 +52,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Kernels(args) => kernels::run(args),
         Task::Serve(args) => serve::run(args),
+        Task::Protocols(args) => protocols::run(args),
         Task::Startup(args) => startup::run(args),
         Task::Report(args) => report::run(args),
     }

@@ -59,8 +59,12 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Starts `bin serve --addr=127.0.0.1:0 EXTRA... [COMPONENT]` and waits for
-/// its first 200 on `/health`.
-fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Server, Duration)> {
+/// its first 200 on `/health` (over HTTPS too, the certificate unchecked).
+pub(crate) fn start(
+    bin: &Path,
+    extra: &[&str],
+    component: Option<&Path>,
+) -> Result<(Server, Duration)> {
     let started = Instant::now();
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
@@ -77,6 +81,7 @@ fn start(bin: &Path, extra: &[&str], component: Option<&Path>) -> Result<(Server
     loop {
         let ok = output(Command::new("curl").args([
             "-s",
+            "-k",
             "-o",
             "/dev/null",
             "-w",
@@ -120,7 +125,7 @@ impl Load {
 /// line), in clock ticks: utime and stime are 14 and 15 (all threads of the
 /// process, including those that exited); cutime and cstime, 16 and 17, are
 /// the children's that were waited for.
-fn stat_ticks(who: &str, first: usize) -> Option<(u64, u64)> {
+pub(crate) fn stat_ticks(who: &str, first: usize) -> Option<(u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{who}/stat")).ok()?;
     // The command name (field 2) is parenthesised and may contain spaces;
     // field 3 starts two bytes after its closing parenthesis.
@@ -131,7 +136,7 @@ fn stat_ticks(who: &str, first: usize) -> Option<(u64, u64)> {
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`), 100 where unknown.
-fn ticks_per_second() -> f64 {
+pub(crate) fn ticks_per_second() -> f64 {
     output(Command::new("getconf").arg("CLK_TCK"))
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(100.0)
@@ -278,7 +283,7 @@ fn targets(servers: &Servers) -> Vec<Target> {
     all
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.retain(|x| !x.is_nan());
     v.sort_by(f64::total_cmp);
     if v.is_empty() {

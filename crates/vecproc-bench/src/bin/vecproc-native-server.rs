@@ -6,12 +6,19 @@
 //!
 //! `vecproc-native-server serve --addr=127.0.0.1:0` prints
 //! `Serving HTTP on http://ADDR/` on stderr like `wasmtime serve` and
-//! host-runner, so the benchmark starts all three the same way. Bodies are
-//! read whole up to the service's 64 MiB limit; there are no timeouts or
-//! other limits: it is a yardstick, not a server to deploy.
+//! host-runner, so the benchmark starts all three the same way. It speaks
+//! HTTP/1.1, with `--h2c` also HTTP/2 by prior knowledge on the same
+//! listener, and with `--tls-cert`/`--tls-key` HTTPS with ALPN `h2` and
+//! `http/1.1` on rustls (ring): hyper-util's automatic builder, set per
+//! connection exactly as host-runner sets it, for the protocol benchmark's
+//! native row. Bodies are read whole up to the
+//! service's 64 MiB limit; there are no timeouts or other limits: it is a
+//! yardstick, not a server to deploy.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -19,10 +26,12 @@ use clap::Parser;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use vecproc_core::api::{self, ApiError, BodyFormat, Route};
 use vecproc_core::Vector;
@@ -34,6 +43,16 @@ enum Command {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// On plaintext, also serve HTTP/2 to clients that open with its
+        /// preface (off: HTTP/1.1 only), as host-runner's `--h2c`.
+        #[arg(long)]
+        h2c: bool,
     },
 }
 
@@ -114,13 +133,44 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
         .expect("valid response parts"))
 }
 
+/// The rustls configuration for `--tls-cert`/`--tls-key`: TLS 1.2 and 1.3,
+/// ALPN `h2` then `http/1.1`.
+fn tls_config(cert: &PathBuf, key: &PathBuf) -> Result<rustls::ServerConfig> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Command::Serve { addr } = Command::parse();
+    let Command::Serve {
+        addr,
+        tls_cert,
+        tls_key,
+        h2c,
+    } = Command::parse();
+    let tls = match (&tls_cert, &tls_key) {
+        (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(
+            cert, key,
+        )?))),
+        _ => None,
+    };
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    eprintln!("Serving HTTP on http://{}/", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("Serving HTTP on {scheme}://{}/", listener.local_addr()?);
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -130,10 +180,32 @@ async fn main() -> Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .await;
+            // The protocol is chosen as host-runner chooses it: by ALPN over
+            // TLS, and on plaintext HTTP/1.1 only unless --h2c.
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let service = service_fn(handle);
+            let _ = match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        let builder = match stream.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => builder.http2_only(),
+                            _ => builder.http1_only(),
+                        };
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+                None => {
+                    let builder = if h2c { builder } else { builder.http1_only() };
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+            };
         });
     }
 }
