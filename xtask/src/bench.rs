@@ -170,16 +170,7 @@ fn serve(root: &Path, out: &Path, args: &Args) -> Result<()> {
         .arg(host_runner)
         .arg("--native")
         .arg(native)
-        .args([
-            "--seconds",
-            &(if args.quick { 1 } else { args.seconds }).to_string(),
-        ])
-        .args([
-            "--rounds",
-            &(if args.quick { 1 } else { args.rounds }).to_string(),
-        ])
-        .arg("--out")
-        .arg(out))
+        .args(load_args(args, out)))
 }
 
 /// `vecproc-bench protocols`, after installing h2load (Debian's
@@ -200,16 +191,25 @@ fn protocols(root: &Path, out: &Path, args: &Args) -> Result<()> {
         .arg(host_runner)
         .arg("--native")
         .arg(native)
-        .args([
-            "--seconds",
-            &(if args.quick { 1 } else { args.seconds }).to_string(),
-        ])
-        .args([
-            "--rounds",
-            &(if args.quick { 1 } else { args.rounds }).to_string(),
-        ])
-        .arg("--out")
-        .arg(out))
+        .args(load_args(args, out)))
+}
+
+/// `--seconds`, `--rounds` (one each with `--quick`) and `--out` for the
+/// serving benchmarks.
+fn load_args(args: &Args, out: &Path) -> Vec<std::ffi::OsString> {
+    let (seconds, rounds) = if args.quick {
+        (1, 1)
+    } else {
+        (args.seconds, args.rounds)
+    };
+    vec![
+        "--seconds".into(),
+        seconds.to_string().into(),
+        "--rounds".into(),
+        rounds.to_string().into(),
+        "--out".into(),
+        out.into(),
+    ]
 }
 
 /// Builds `vecproc-native-server` (release) and returns its path.

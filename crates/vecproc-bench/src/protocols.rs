@@ -31,15 +31,8 @@ pub struct Args {
     /// `vecproc-native-server` (release).
     #[arg(long)]
     native: PathBuf,
-    /// Seconds of load per cell.
-    #[arg(long, default_value_t = 5)]
-    seconds: u32,
-    /// Rounds (servers alternate within a round; cells are medians).
-    #[arg(long, default_value_t = 3)]
-    rounds: u32,
-    /// Where to write `protocols.md` and `protocols.json`.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    load: crate::serve::LoadArgs,
 }
 
 /// A protocol row: how the server is started and how h2load speaks.
@@ -177,37 +170,22 @@ fn h2load(
     Ok(load)
 }
 
-/// A self-signed ECDSA P-256 certificate for 127.0.0.1 (h2load does not
-/// verify it): `(cert, key)`.
-fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let (cert, key) = (dir.join("bench.crt"), dir.join("bench.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .context("openssl")?;
-    if !out.status.success() {
-        bail!("openssl: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok((cert, key))
-}
-
 /// Runs the protocol benchmark.
 pub fn run(args: Args) -> Result<()> {
-    let dir = args.out.join("protocols");
+    let crate::serve::LoadArgs {
+        seconds,
+        rounds,
+        out,
+    } = args.load;
+    let dir = out.join("protocols");
     fs::create_dir_all(&dir)?;
-    let (cert, key) = certificate(&dir)?;
+    // h2load does not verify it.
+    let (cert, key) = vecproc_harness::certs::self_signed(
+        &dir,
+        "bench",
+        vecproc_harness::certs::Key::Ec,
+        "127.0.0.1",
+    )?;
     let values: Vec<String> = (0..1_000)
         .map(|i| format!("{}", (i * 7919 % 10_007) as f64 / 7.0))
         .collect();
@@ -222,7 +200,7 @@ pub fn run(args: Args) -> Result<()> {
         ("native (hyper + vecproc-core)", &args.native),
         ("host-runner", &args.host_runner),
     ];
-    let rounds = args.rounds.max(1);
+    let rounds = rounds.max(1);
     // results[server][protocol][route] = one Load per round
     let mut results = vec![vec![vec![Vec::<Load>::new(); routes.len()]; PROTOCOLS.len()]; 2];
     for round in 0..rounds {
@@ -250,13 +228,7 @@ pub fn run(args: Args) -> Result<()> {
                 let component = host_runner.then_some(service.as_path());
                 let (server, _) = start(bin, &flags, component)?;
                 for (r, (_, path, body)) in routes.iter().enumerate() {
-                    let load = h2load(
-                        &server.url(path),
-                        protocol,
-                        *body,
-                        args.seconds,
-                        server.pid(),
-                    )?;
+                    let load = h2load(&server.url(path), protocol, *body, seconds, server.pid())?;
                     eprintln!(
                         "    {path}: {:.0} req/s, {:.1} µs server CPU/req, {} ok, {} failed, negotiated {}",
                         load.rps, load.cpu_us, load.succeeded, load.failed, load.negotiated
@@ -287,7 +259,7 @@ pub fn run(args: Args) -> Result<()> {
          connection as host-runner does (ALPN over TLS; HTTP/1.1 only on plaintext, HTTP/2 by \
          prior knowledge with `--h2c`, given to both for the h2c row); host-runner serves \
          `vector-service.wasm` with its defaults (a fresh instance per request).\n",
-        args.seconds
+        seconds
     )?;
     writeln!(
         md,
@@ -345,9 +317,9 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
-    fs::write(args.out.join("protocols.md"), &md)?;
+    fs::write(out.join("protocols.md"), &md)?;
     fs::write(
-        args.out.join("protocols.json"),
+        out.join("protocols.json"),
         serde_json::to_vec_pretty(&records)?,
     )?;
     println!("{md}");

@@ -33,15 +33,23 @@ pub struct Args {
     /// `vecproc-native-server` (release).
     #[arg(long)]
     native: PathBuf,
-    /// Seconds of load per route.
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// How long and how often the serving benchmarks load each server, and
+/// where they write (`serve` and `protocols`).
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Seconds of load per cell.
     #[arg(long, default_value_t = 5)]
-    seconds: u32,
+    pub seconds: u32,
     /// Rounds (servers alternate within a round; cells are medians).
     #[arg(long, default_value_t = 3)]
-    rounds: u32,
-    /// Where to write `serve.md` and `serve.json`.
+    pub rounds: u32,
+    /// Where to write the report (`NAME.md`, `NAME.json`).
     #[arg(long)]
-    out: PathBuf,
+    pub out: PathBuf,
 }
 
 /// Runs the serving benchmark.
@@ -52,9 +60,9 @@ pub fn run(args: Args) -> Result<()> {
             host_runner: &args.host_runner,
             native: &args.native,
         },
-        &args.out,
-        args.seconds,
-        args.rounds.max(1),
+        &args.load.out,
+        args.load.seconds,
+        args.load.rounds.max(1),
     )
 }
 

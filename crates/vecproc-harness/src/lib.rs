@@ -9,6 +9,8 @@
 //!   when dropped;
 //! - [`registry`]: Debian's `docker-registry` on a free loopback port,
 //!   anonymous or behind htpasswd, its storage removed when dropped;
+//! - [`certs`]: test certificates from the `openssl` CLI (self-signed, or
+//!   issued by a test CA for a server or a client);
 //! - [`cmd`]: a command run as a task's step (heading, timing, failure
 //!   naming the command line), for the xtask and the benchmarks.
 //!
@@ -17,6 +19,7 @@
 //! Functions named `try_*` return errors; the others panic with the same
 //! message, which is what a test wants.
 
+pub mod certs;
 pub mod cmd;
 pub mod paths;
 pub mod registry;

@@ -12,36 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use vecproc_harness::certs;
 use vecproc_tests::registry::{run_for, temp_dir};
 use vecproc_tests::{artifact, host_runner_bin, Server};
 
 /// A self-signed certificate for 127.0.0.1 and its key: `(cert, key)`.
 fn self_signed(dir: &Path, name: &str, kind: &str, cn: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let newkey: &[&str] = match kind {
-        "rsa" => &["-newkey", "rsa:2048"],
-        _ => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    let key = if kind == "rsa" {
+        certs::Key::Rsa
+    } else {
+        certs::Key::Ec
     };
-    let out = Command::new("openssl")
-        .args(["req", "-x509"])
-        .args(newkey)
-        .args(["-nodes", "-days", "1", "-subj"])
-        .arg(format!("/CN={cn}"))
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
+    certs::self_signed(dir, name, key, cn).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What curl got: status, HTTP version (`1.1`, `2`) and body.
@@ -391,65 +373,9 @@ fn a_silent_client_is_dropped_at_the_handshake_timeout_and_failures_are_counted(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `openssl ARGS`, which must succeed.
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA and a client certificate it issued: `(ca.crt, client.crt, client.key)`.
 fn client_chain(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let path = |f: &str| dir.join(format!("{name}-{f}"));
-    let (ca_cert, ca_key) = self_signed(dir, &format!("{name}-ca"), "ec", &format!("{name} CA"));
-    let (csr, key, cert) = (path("client.csr"), path("client.key"), path("client.crt"));
-    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=proxy",
-        "-keyout",
-        &s(&key),
-        "-out",
-        &s(&csr),
-    ]);
-    // A v3 certificate for client authentication (webpki refuses v1).
-    let ext = path("client.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca_cert),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&cert),
-    ]);
-    (ca_cert, cert, key)
+    certs::issued(dir, name, certs::Usage::Client).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// With `--tls-client-ca`, only clients presenting a certificate from that

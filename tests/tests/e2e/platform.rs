@@ -10,13 +10,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use vecproc_harness::certs;
 use vecproc_tests::registry::{run_for, temp_dir};
 use vecproc_tests::{artifact, get, host_runner_bin, wasmtime_bin, Reply, Server};
 
@@ -238,6 +239,21 @@ impl Counting {
     }
 }
 
+/// host-runner on the fixture with `-S config`, an admin address and
+/// `--outbound-allow RULE`.
+fn allowing(rule: &str) -> Server {
+    serve(
+        host_runner_bin(),
+        &[
+            "-Sconfig",
+            "--admin-addr=127.0.0.1:0",
+            "--outbound-allow",
+            rule,
+        ],
+        &[],
+    )
+}
+
 fn metric(server: &Server, name: &str) -> u64 {
     let metrics = text(&get(&format!(
         "http://{}/metrics",
@@ -283,16 +299,7 @@ fn outbound_requests_need_a_rule() {
     );
 
     let rule = format!("http://127.0.0.1:{}", upstream.port);
-    let open = serve(
-        host_runner_bin(),
-        &[
-            "-Sconfig",
-            "--admin-addr=127.0.0.1:0",
-            "--outbound-allow",
-            &rule,
-        ],
-        &[],
-    );
+    let open = allowing(&rule);
     assert_eq!(
         fetch(&open, &upstream.url("/a")),
         (200, "200 hello /a\n".into())
@@ -335,16 +342,7 @@ fn outbound_connections_are_pooled() {
         let rule = format!("http://127.0.0.1:{}", upstream.port);
         let server = match name {
             "wasmtime serve" => serve(wasmtime_bin(), &["-Sconfig"], &[]),
-            _ => serve(
-                host_runner_bin(),
-                &[
-                    "-Sconfig",
-                    "--admin-addr=127.0.0.1:0",
-                    "--outbound-allow",
-                    &rule,
-                ],
-                &[],
-            ),
+            _ => allowing(&rule),
         };
         // Four guest requests of ten outbound requests each.
         for round in 0..REQUESTS / 10 {
@@ -454,98 +452,14 @@ fn outbound_timeouts_and_the_concurrency_cap() {
     );
 }
 
-/// `openssl ARGS`, which must succeed.
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and a server certificate for 127.0.0.1 it issued:
-/// `(ca.crt, server.crt, server.key)`.
-fn server_chain(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-days",
-                "1",
-                "-subj",
-                "/CN=test CA",
-                "-keyout",
-                &p("ca.key"),
-                "-out",
-                &p("ca.crt"),
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req", "-new"][..],
-            &ec,
-            &[
-                "-subj",
-                "/CN=upstream",
-                "-keyout",
-                &p("server.key"),
-                "-out",
-                &p("server.csr"),
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("server.csr"),
-        "-CA",
-        &p("ca.crt"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &p("server.ext"),
-        "-out",
-        &p("server.crt"),
-    ]);
-    (
-        dir.join("ca.crt"),
-        dir.join("server.crt"),
-        dir.join("server.key"),
-    )
-}
-
 /// An HTTPS upstream (host-runner serving the vector service with a
 /// certificate from a test CA): refused as untrusted by default, served
 /// with `--outbound-ca`; a CA file that is not one stops startup naming it.
 #[test]
 fn outbound_https_trusts_the_given_ca() {
     let dir = temp_dir("outbound-ca");
-    let (ca, cert, key) = server_chain(&dir);
+    let (ca, cert, key) =
+        certs::issued(&dir, "upstream", certs::Usage::Server).unwrap_or_else(|e| panic!("{e}"));
     let upstream = Server::host_runner(
         &artifact("vector-service.wasm"),
         &[

@@ -908,28 +908,13 @@ fn a_registry_that_never_answers_fails_startup_within_the_timeout() {
 #[test]
 fn a_certificate_error_is_not_a_plain_http_hint() {
     let dir = temp_dir("tls-registry");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = vecproc_harness::certs::self_signed(
+        &dir,
+        "registry",
+        vecproc_harness::certs::Key::Ec,
+        "127.0.0.1",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let port = {
         let probe = TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
