@@ -525,9 +525,11 @@ fn serve(args: ServeArgs) -> Result<()> {
             .filter(|(name, _)| !(ours && name == "RUST_LIB_BACKTRACE"))
             // host-runner's registry credentials are the host's secrets.
             .filter(|(name, _)| {
-                !name
-                    .to_str()
-                    .is_some_and(|n| n.starts_with(crate::registry::credentials::SECRET_VAR_PREFIX))
+                !name.to_str().is_some_and(|n| {
+                    n.starts_with(crate::registry::credentials::SECRET_VAR_PREFIX)
+                        // and the OTLP exporter's headers (its credentials).
+                        || crate::telemetry::is_secret_var(n)
+                })
             })
             .collect()
     } else {
@@ -620,11 +622,15 @@ fn serve(args: ServeArgs) -> Result<()> {
     )?);
     // Nothing for the default (nothing allowed), so the startup output
     // stays `wasmtime serve`'s.
+    // Before the runtime: the exporters' client is a blocking one.
+    let telemetry = crate::telemetry::Telemetry::from_env(&|name| std::env::var(name).ok())?;
+    let telemetry_for_server = telemetry.clone();
+    let telemetry_for_log = telemetry.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served: Result<()> = runtime.block_on(async move {
         if let Some((certificates, _)) = &tls {
             reload_on_sighup(Arc::clone(certificates))?;
         }
@@ -725,6 +731,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 access_log: args.access_log,
                 max_concurrent_connections: args.max_concurrent_connections,
                 tls: tls.map(|(_, tls)| tls),
+                telemetry: telemetry_for_server,
                 h2c: args.h2c,
             },
         ));
@@ -744,6 +751,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         for line in grants {
             tracing::info!("grants: {line}");
         }
+        if telemetry_for_log {
+            tracing::info!(
+                "telemetry: OpenTelemetry traces and metrics over OTLP (http/protobuf), as OTEL_EXPORTER_OTLP_* says"
+            );
+        }
         if let Some(line) = outbound_line {
             tracing::info!("grants: {line}");
         }
@@ -757,7 +769,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         }
         server::run(listeners, app, server::shutdown_signal(shutdown_listener)).await?;
         Ok(())
-    })
+    });
+    // The runtime first: guests still holding the trace go with it.
+    drop(runtime);
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    served
 }
 
 /// Reads the TLS certificate and key again on every SIGHUP; a pair that

@@ -26,6 +26,9 @@ pub struct HttpHooks {
     pub chunk_size: usize,
     /// The outbound policy and client, shared by every instance.
     pub outbound: Arc<crate::outbound::Outbound>,
+    /// The span outbound requests are children of (the guest call of a
+    /// fresh instance's request, when OTLP telemetry is on).
+    pub trace: Option<crate::telemetry::RequestTrace>,
 }
 
 impl HttpHooks {
@@ -35,6 +38,7 @@ impl HttpHooks {
             buffer_chunks: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_BUFFER_CHUNKS,
             chunk_size: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE,
             outbound,
+            trace: None,
         }
     }
 }
@@ -59,7 +63,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for HttpHooks {
         dyn std::future::Future<Output = Result<crate::outbound::Sent, wasmtime_wasi_http::Error>>
             + Send,
     > {
-        Box::new(self.outbound.send(request, options))
+        Box::new(self.outbound.send(request, options, self.trace.clone()))
     }
 }
 

@@ -27,6 +27,8 @@
 //! - [`server`]: listeners, connections (HTTP/1.1 and HTTP/2), drain;
 //! - [`tls`]: the listener's certificate, ALPN and reload on SIGHUP;
 //! - [`metrics`]: counters, histograms and the admin endpoints;
+//! - [`telemetry`]: OpenTelemetry traces and metrics over OTLP, off unless
+//!   `OTEL_EXPORTER_OTLP_*ENDPOINT` is set;
 //! - [`registry`]: `oci://` references: verified pulls, the cache, cosign
 //!   signatures, credentials;
 //! - [`log_stream`]: guest stdout/stderr with `wasmtime serve`'s prefixes.
@@ -46,6 +48,7 @@ pub mod options;
 pub mod outbound;
 pub mod registry;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 pub mod wasi_config;
 

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub max_concurrent_connections: usize,
     /// TLS on the listener (`--tls-cert`, `--tls-key`), or plaintext.
     pub tls: Option<crate::tls::Tls>,
+    /// OTLP traces and metrics, when the environment asks for them.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// `--h2c`: a plaintext connection that opens with the HTTP/2 preface
     /// speaks HTTP/2. Off, plaintext is HTTP/1.1 only, as under
     /// `wasmtime serve`.
@@ -113,6 +115,11 @@ impl App {
         } else {
             (String::new(), String::new())
         };
+        let trace = self
+            .config
+            .telemetry
+            .as_ref()
+            .map(|t| t.start_request(&req, self.config.tls.is_some()));
         let queued = GaugeUnit::hold(&self.metrics.queued);
         let admitted = self.admission.admit().await;
         drop(queued);
@@ -121,6 +128,7 @@ impl App {
                 let ticket = Ticket {
                     admitted: Some(admitted),
                     in_flight: GaugeUnit::hold(&self.metrics.in_flight),
+                    trace: trace.clone(),
                 };
                 self.handler.handle(req, ticket).await
             }
@@ -145,6 +153,9 @@ impl App {
         let status = response.status().as_u16();
         self.metrics.count_status(status);
         self.metrics.latency.observe(elapsed);
+        if let Some(trace) = trace {
+            trace.finish(status);
+        }
         if self.config.access_log {
             tracing::info!(
                 target: "host_runner::access",

@@ -5,6 +5,7 @@
 //! Suites need `cargo xtask build` to have run (`cargo xtask test` does it).
 
 pub mod registry;
+pub mod upstream;
 
 use std::io::Read;
 use std::time::Duration;

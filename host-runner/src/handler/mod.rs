@@ -111,6 +111,8 @@ pub struct Ticket {
     pub admitted: Option<Admitted>,
     /// The request's unit of `host_runner_requests_in_flight`.
     pub in_flight: GaugeUnit,
+    /// The request's trace, when OTLP telemetry is on.
+    pub trace: Option<crate::telemetry::RequestTrace>,
 }
 
 impl Ticket {

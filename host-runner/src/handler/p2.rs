@@ -149,21 +149,31 @@ impl Handler {
         let pre = self.pre.clone();
         let metrics = Arc::clone(&self.metrics);
         let timeout = self.config.timeout;
+        let trace = ticket.trace.clone();
         let run: GuestRun = Box::pin(async move {
             // Held until the guest ends, however it ends.
             let _ticket = ticket;
             let run = async {
                 let started = Instant::now();
-                let proxy = pre
-                    .instantiate_async(&mut *store)
-                    .await
+                let span = trace.as_ref().map(|t| t.child("instantiate"));
+                let proxy = pre.instantiate_async(&mut *store).await;
+                if let Some(span) = span {
+                    span.end(proxy.as_ref().err().map(|e| format!("{e:#}")));
+                }
+                let proxy = proxy
                     .map_err(|e| GuestFailure::Instantiation(e.context("instantiation error")))?;
                 metrics.instantiation.observe(started.elapsed());
-                proxy
+                let span = trace.as_ref().map(|t| t.child("guest handle"));
+                // Outbound requests from this call are children of its span.
+                store.data_mut().hooks.trace = span.clone();
+                let called = proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, req, out)
-                    .await
-                    .map_err(GuestFailure::Call)
+                    .await;
+                if let Some(span) = span {
+                    span.end(called.as_ref().err().map(|e| format!("{e:#}")));
+                }
+                called.map_err(GuestFailure::Call)
             };
             let result = match timeout {
                 Some(limit) => tokio::time::timeout(limit, run)

@@ -231,14 +231,30 @@ impl Outbound {
     }
 
     /// Sends a guest's request, or refuses it.
+    /// With `trace`, the request gets a client span (a child of it) and
+    /// carries that span's `traceparent`.
     pub fn send(
         self: &Arc<Self>,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
+        trace: Option<crate::telemetry::RequestTrace>,
     ) -> impl Future<Output = Result<Sent, Error>> + Send + 'static {
         let this = Arc::clone(self);
+        let span = trace.map(|t| t.outbound(&mut request));
         async move {
             let outcome = this.send_inner(request, options).await;
+            if let Some(span) = span {
+                match &outcome {
+                    Ok((response, _)) => {
+                        span.set(opentelemetry::KeyValue::new(
+                            "http.response.status_code",
+                            i64::from(response.status().as_u16()),
+                        ));
+                        span.end(None);
+                    }
+                    Err(e) => span.end(Some(format!("{e:?}"))),
+                }
+            }
             let label = match &outcome {
                 Ok(_) => "sent",
                 Err(Error::HttpRequestDenied) => "denied",

@@ -34,6 +34,9 @@
 //! - `platform`: `wasi:config` under both servers and host-runner's config
 //!   sources; guests' outbound HTTP under host-runner's policy (denied by
 //!   default, allowed by rule, pooled, timed out, capped, a test CA);
+//! - `telemetry`: host-runner's OTLP traces and metrics, decoded by a
+//!   receiver on loopback: `traceparent` continued through the server,
+//!   instantiation, guest-call and outbound client spans to the upstream;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
 //! - `large_bodies`: 60 MiB of small numbers answered under the defaults;
@@ -56,5 +59,6 @@ mod p3_compat;
 mod platform;
 mod registry;
 mod serve;
+mod telemetry;
 mod wasi_host;
 mod wire;

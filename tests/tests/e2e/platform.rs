@@ -5,20 +5,17 @@
 //! under host-runner's policy: denied by default, allowed by rule, pooled
 //! (connections counted by the upstream, beside `wasmtime serve`'s one per
 //! request), timed out, capped, and over HTTPS with a test CA
-//! (`--outbound-ca`). The upstreams are a small HTTP/1.1 server in this
-//! file and host-runner itself over TLS.
+//! (`--outbound-ca`). The upstreams are `vecproc_tests::upstream` and
+//! host-runner itself over TLS.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use vecproc_harness::certs;
 use vecproc_tests::registry::{run_for, temp_dir};
+use vecproc_tests::upstream::{Mode, Upstream};
 use vecproc_tests::{artifact, get, host_runner_bin, wasmtime_bin, Reply, Server};
 
 fn fixture() -> PathBuf {
@@ -165,80 +162,6 @@ fn config_files_and_the_environment_feed_the_store() {
     );
 }
 
-/// How the test upstream treats a connection.
-#[derive(Clone, Copy)]
-enum Upstream {
-    /// Answers every request with `hello PATH`, keeping the connection.
-    Answer,
-    /// Accepts connections and never reads or answers.
-    Silent,
-}
-
-/// An HTTP/1.1 server on 127.0.0.1 that counts the connections it accepts.
-struct Counting {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl Counting {
-    fn start(mode: Upstream) -> Counting {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&connections);
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                count.fetch_add(1, Ordering::SeqCst);
-                thread::spawn(move || Self::serve(stream, mode));
-            }
-        });
-        Counting { port, connections }
-    }
-
-    fn serve(stream: TcpStream, mode: Upstream) {
-        if let Upstream::Silent = mode {
-            // Hold the connection open without reading or answering.
-            thread::sleep(Duration::from_secs(30));
-            return;
-        }
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        loop {
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                return;
-            }
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                    return;
-                }
-                if header == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line.split(' ').nth(1).unwrap_or("?");
-            let body = format!("hello {path}");
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if writer.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
 /// host-runner on the fixture with `-S config`, an admin address and
 /// `--outbound-allow RULE`.
 fn allowing(rule: &str) -> Server {
@@ -269,7 +192,7 @@ fn metric(server: &Server, name: &str) -> u64 {
 /// allowed by one, with each outcome counted.
 #[test]
 fn outbound_requests_need_a_rule() {
-    let upstream = Counting::start(Upstream::Answer);
+    let upstream = Upstream::start(Mode::Hello);
     let fetch = |server: &Server, url: &str| {
         let r = get(&server.url(&format!("/fetch?url={url}")));
         (r.status, text(&r))
@@ -338,7 +261,7 @@ fn outbound_connections_are_pooled() {
     const REQUESTS: usize = 40;
     let mut opened = Vec::new();
     for name in ["wasmtime serve", "host-runner"] {
-        let upstream = Counting::start(Upstream::Answer);
+        let upstream = Upstream::start(Mode::Hello);
         let rule = format!("http://127.0.0.1:{}", upstream.port);
         let server = match name {
             "wasmtime serve" => serve(wasmtime_bin(), &["-Sconfig"], &[]),
@@ -383,7 +306,7 @@ fn outbound_connections_are_pooled() {
 /// over the cap with connection-limit-reached.
 #[test]
 fn outbound_timeouts_and_the_concurrency_cap() {
-    let silent = Counting::start(Upstream::Silent);
+    let silent = Upstream::start(Mode::Silent);
     let rule = format!("127.0.0.1:{}", silent.port);
     let server = serve(
         host_runner_bin(),
