@@ -32,6 +32,21 @@ pub struct Service {
 /// Installs `packages` when `binary` is missing; then stops and disables
 /// each of `services` the install may have started.
 pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<()> {
+    install(binary, packages, services, true)
+}
+
+/// [`ensure`] without the packages' recommendations (Prometheus recommends
+/// the node exporter, one more service that would listen on every
+/// interface).
+pub fn ensure_without_recommends(
+    binary: &str,
+    packages: &[&str],
+    services: &[Service],
+) -> Result<()> {
+    install(binary, packages, services, false)
+}
+
+fn install(binary: &str, packages: &[&str], services: &[Service], recommends: bool) -> Result<()> {
     if Path::new(binary).exists() {
         return Ok(());
     }
@@ -45,9 +60,11 @@ pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<(
     step(&format!("installing {list} (apt-get install -y)"));
     let install = || {
         let mut cmd = Command::new("apt-get");
-        cmd.args(["install", "-y"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args(["install", "-y"]);
+        if !recommends {
+            cmd.arg("--no-install-recommends");
+        }
+        cmd.args(packages).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
     if run(&mut install()).is_err() {

@@ -75,6 +75,16 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
     // host-runner's TLS and HTTP/2 suite (front_door.rs): curl with nghttp2.
     apt::ensure("/usr/bin/curl", &["curl"], &[])?;
+    // telemetry.rs: Debian's Prometheus scrapes the admin endpoint. Its
+    // packaged service (every interface, :9090) is stopped at once.
+    apt::ensure_without_recommends(
+        "/usr/bin/prometheus",
+        &["prometheus"],
+        &[apt::Service {
+            name: "prometheus",
+            packaged_cmdline: "^/usr/bin/prometheus$",
+        }],
+    )?;
 
     if !args.no_lint {
         step("checking formatting of the guest workspaces (cargo fmt --check)");

@@ -37,6 +37,7 @@
 //! - `telemetry`: host-runner's OTLP traces and metrics, decoded by a
 //!   receiver on loopback: `traceparent` continued through the server,
 //!   instantiation, guest-call and outbound client spans to the upstream;
+//!   Debian's Prometheus scraping the admin endpoint;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
 //! - `large_bodies`: 60 MiB of small numbers answered under the defaults;

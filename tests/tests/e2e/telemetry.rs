@@ -6,6 +6,8 @@
 //! outbound request, whose context reaches the upstream; the request
 //! duration arrives as an OTLP histogram; the exporter's credentials reach
 //! the receiver and nothing else. Without an endpoint, nothing is sent.
+//! The Prometheus endpoint stays: Debian's `prometheus` scrapes it and its
+//! HTTP API answers queries over host-runner's series.
 
 use std::process::Command;
 use std::time::Duration;
@@ -210,4 +212,130 @@ fn without_an_endpoint_nothing_is_exported() {
     assert_eq!(reply.status, 200);
     assert_eq!(upstream.requests()[0].header("traceparent"), None);
     assert!(!server.stderr().contains("telemetry:"));
+}
+
+/// Debian's Prometheus, on a free loopback port with its storage in a
+/// temporary directory, scraping `targets` every second; killed when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start(targets: &[String]) -> Prometheus {
+        let binary = std::env::var_os("VECPROC_PROMETHEUS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/usr/bin/prometheus".into());
+        assert!(
+            binary.exists(),
+            "{} is missing: `cargo xtask test` installs Debian's prometheus",
+            binary.display()
+        );
+        let dir = vecproc_tests::registry::temp_dir("prometheus");
+        let config = dir.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: host-runner\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = vecproc_tests::free_port();
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        let prometheus = Prometheus { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let ready = || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && vecproc_tests::get(&prometheus.url("/-/ready")).status == 200
+        };
+        while !ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "prometheus not ready on 127.0.0.1:{port} after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prometheus
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The instant vector for `query`, as Prometheus's HTTP API answers it.
+    fn query(&self, query: &str) -> Vec<serde_json::Value> {
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let reply = vecproc_tests::get(&self.url(&format!("/api/v1/query?query={encoded}")));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Prometheus endpoint stays: Debian's Prometheus scrapes
+/// `--admin-addr`'s `/metrics` (OpenMetrics text) and answers queries over
+/// the series host-runner counts.
+#[test]
+fn prometheus_scrapes_the_admin_endpoint() {
+    let server = Server::host_runner(
+        &artifact("vector-service.wasm"),
+        &["--admin-addr=127.0.0.1:0"],
+    );
+    for _ in 0..3 {
+        assert_eq!(vecproc_tests::get(&server.url("/health")).status, 200);
+    }
+    let prometheus = Prometheus::start(&[server.admin_authority()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let value = |result: &[serde_json::Value]| {
+        result
+            .first()
+            .and_then(|r| r["value"][1].as_str())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    loop {
+        let up = prometheus.query("up{job=\"host-runner\"}");
+        let requests = prometheus.query("host_runner_requests_total{status=\"200\"}");
+        if value(&up) == Some(1.0) && value(&requests) == Some(3.0) {
+            let histogram = prometheus.query("host_runner_request_duration_seconds_count");
+            assert_eq!(value(&histogram), Some(3.0), "{histogram:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 30 s: up {up:?}, requests {requests:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
