@@ -270,12 +270,29 @@ fn sighup(server: &Server) {
     assert!(ok);
 }
 
+/// SIGHUP swaps the certificate for new connections while a request on a
+/// connection made with the old one carries on to its answer; a pair that
+/// cannot be used is refused and the one in use stays.
 #[test]
 fn sighup_replaces_the_certificate_and_a_bad_pair_keeps_the_old_one() {
     let dir = temp_dir("tls-reload");
     let (cert, key) = self_signed(&dir, "live", "ec", "first");
     let server = Server::host_runner(&service(), &tls_flags(&cert, &key));
     assert_eq!(subject(&server), "CN=first");
+
+    // A request in flight across the reload: an upload of about 60 KB at
+    // 16 KB/s, on a connection made with the first certificate.
+    let values = vec!["1.5"; 15_000].join(",");
+    let in_flight = {
+        let url = server.url("/stats");
+        let body = format!("[{values}]");
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let got = curl(&["-k", "--limit-rate", "16K"], &url, Some(&body));
+            (got, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(800));
 
     let (next_cert, next_key) = self_signed(&dir, "next", "ec", "second");
     std::fs::copy(&next_cert, &cert).unwrap();
@@ -287,6 +304,14 @@ fn sighup_replaces_the_certificate_and_a_bad_pair_keeps_the_old_one() {
         server.stderr()
     );
     assert_eq!(subject(&server), "CN=second");
+    let (got, took) = in_flight.join().unwrap();
+    assert_eq!(got.status, "200", "{}", String::from_utf8_lossy(&got.body));
+    let stats: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(stats["count"], 15_000);
+    assert!(
+        took > Duration::from_secs(2),
+        "the upload took {took:?}: it did not span the reload"
+    );
 
     std::fs::write(&key, "not a key\n").unwrap();
     sighup(&server);
