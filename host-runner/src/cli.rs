@@ -153,7 +153,8 @@ struct ServeArgs {
     /// inherit-network, allow-ip-name-lookup, tcp, udp, http (always on),
     /// max-http-fields-size, http-outgoing-body-buffer-chunks,
     /// http-outgoing-body-chunk-size, max-resources, hostcall-fuel,
-    /// max-component-handles, max-random-size, cwd, p3.
+    /// max-component-handles, max-random-size, cwd, p3, config,
+    /// config-var, keyvalue, keyvalue-in-memory-data.
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
     wasi: Vec<String>,
     /// Optimization options (`-O help` lists Wasmtime's keys):
@@ -179,6 +180,27 @@ struct ServeArgs {
     /// wins over --config-file, `-S config-var` wins over it.
     #[arg(long, value_name = "PREFIX")]
     config_env_prefix: Option<String>,
+    /// Where host-runner keeps state: with `-S keyvalue` and no
+    /// `--keyvalue-redis`, the embedded store `DIR/keyvalue.redb` (one
+    /// process per directory). Default: `$XDG_STATE_HOME/host-runner`, or
+    /// `~/.local/state/host-runner`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// A `wasi:keyvalue` bucket guests may open (repeatable; `default` when
+    /// none is given). Any other name is `no-such-store`.
+    #[arg(long = "keyvalue-bucket", value_name = "NAME")]
+    keyvalue_buckets: Vec<String>,
+    /// Keep `wasi:keyvalue@0.2.0-draft2` data in Redis at `redis://HOST:PORT[/DB]`
+    /// (for several nodes sharing state). A URL with a password is refused
+    /// here: use --keyvalue-redis-url-file.
+    #[arg(long, value_name = "URL", conflicts_with = "keyvalue_redis_url_file")]
+    keyvalue_redis: Option<String>,
+    /// As --keyvalue-redis, the URL (credentials allowed) read from FILE.
+    #[arg(long, value_name = "FILE")]
+    keyvalue_redis_url_file: Option<PathBuf>,
+    /// The prefix of every Redis key host-runner writes (then `BUCKET:KEY`).
+    #[arg(long, value_name = "PREFIX", default_value = crate::keyvalue::redis::DEFAULT_PREFIX)]
+    keyvalue_redis_prefix: String,
     /// Let guests send outbound HTTP requests to `[http://|https://]HOST[:PORT]`
     /// (HOST a name, *.NAME, * or an IP; PORT a number or *, the scheme's
     /// default when left out); repeatable. Without it, every outbound
@@ -566,6 +588,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             network_error_code: capabilities.network_error_code,
             p3: wasi.p3.unwrap_or(true),
             config: wasi.config,
+            keyvalue: wasi.keyvalue,
         },
     )?;
     let reserve = {
@@ -608,6 +631,22 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
 
     let metrics = Arc::new(Metrics::default());
+    let keyvalue = if wasi.keyvalue {
+        let kv = crate::keyvalue::KeyValue::open(
+            &keyvalue_settings(&args, &wasi)?,
+            Arc::clone(&metrics),
+        )?;
+        grants.push(kv.summary());
+        Some(Arc::new(kv))
+    } else {
+        let flagged = args.keyvalue_redis.is_some()
+            || args.keyvalue_redis_url_file.is_some()
+            || !args.keyvalue_buckets.is_empty();
+        if flagged {
+            anyhow::bail!("the --keyvalue-* options need -S keyvalue, which links wasi:keyvalue");
+        }
+        None
+    };
     let outbound = Arc::new(crate::outbound::Outbound::new(
         crate::outbound::OutboundSettings {
             allow: crate::outbound::policy::AllowList::new(args.outbound_allow.clone()),
@@ -692,6 +731,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 } else {
                     Default::default()
                 })),
+                keyvalue,
                 http_hooks: {
                     let mut hooks = HttpHooks::new(outbound);
                     if let Some(n) = wasi.http_outgoing_body_buffer_chunks {
@@ -797,4 +837,39 @@ fn reload_on_sighup(certificates: Arc<crate::tls::Certificates>) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// The key-value stores' settings from the flags and `-S keyvalue-*`.
+fn keyvalue_settings(
+    args: &ServeArgs,
+    wasi: &crate::options::WasiOptions,
+) -> Result<crate::keyvalue::KeyValueSettings> {
+    use crate::keyvalue::{redis::RedisSettings, BackendSettings};
+    let prefix = &args.keyvalue_redis_prefix;
+    let backend = match (&args.keyvalue_redis, &args.keyvalue_redis_url_file) {
+        (Some(url), _) => BackendSettings::Redis(RedisSettings::from_argument(url, prefix)?),
+        (None, Some(file)) => BackendSettings::Redis(RedisSettings::from_file(file, prefix)?),
+        (None, None) => BackendSettings::Embedded {
+            state_dir: match &args.state_dir {
+                Some(dir) => dir.clone(),
+                None => default_state_dir()?,
+            },
+        },
+    };
+    Ok(crate::keyvalue::KeyValueSettings {
+        backend,
+        buckets: args.keyvalue_buckets.clone(),
+        in_memory_data: wasi.keyvalue_in_memory_data.clone(),
+    })
+}
+
+/// `$XDG_STATE_HOME/host-runner`, or `~/.local/state/host-runner`.
+fn default_state_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("host-runner"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("no --state-dir, and neither XDG_STATE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/state/host-runner"))
 }

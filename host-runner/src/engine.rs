@@ -83,6 +83,8 @@ pub struct Host {
     pub limits: crate::memory_budget::BudgetLimiter,
     /// What `wasi:config/store` answers (`-S config`).
     pub config: ConfigStore,
+    /// The key-value stores (`-S keyvalue`); `None` when not linked.
+    pub keyvalue: Option<Arc<crate::keyvalue::KeyValue>>,
 }
 
 /// The `wasi:config/store` values, shared by every instance. Its `Debug`
@@ -324,6 +326,9 @@ pub struct LinkSettings {
     pub p3: bool,
     /// `-S config`: link `wasi:config/store`.
     pub config: bool,
+    /// `-S keyvalue`: link `wasi:keyvalue` (draft2 and draft); every
+    /// [`Host`] then carries a store.
+    pub keyvalue: bool,
 }
 
 /// Compiles `bytes` (named `name` in errors), checks that it exports
@@ -342,6 +347,7 @@ pub fn load(
         network_error_code,
         p3,
         config,
+        keyvalue,
     } = link_settings;
     if wasmparser_is_core_module(bytes) {
         return Err(LoadError::CoreModule);
@@ -387,6 +393,9 @@ pub fn load(
             message
                 .push_str(" (serve it with -S config to link wasi:config, as wasmtime serve does)");
         }
+        if !keyvalue && message.contains("instance `wasi:keyvalue/") {
+            message.push_str(" (serve it with -S keyvalue to link wasi:keyvalue)");
+        }
         LoadError::Link {
             name: name.into(),
             message,
@@ -414,6 +423,25 @@ pub fn load(
     if config {
         wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut Host| {
             wasmtime_wasi_config::WasiConfig::from(&*h.config.0)
+        })
+        .map_err(link)?;
+    }
+    if keyvalue {
+        crate::keyvalue::draft2::add_to_linker(&mut linker, |h: &mut Host| {
+            crate::keyvalue::draft2::View::new(
+                h.keyvalue
+                    .as_ref()
+                    .expect("every store of a -S keyvalue server carries the key-value stores"),
+                &mut h.table,
+            )
+        })
+        .map_err(link)?;
+        wasmtime_wasi_keyvalue::add_to_linker(&mut linker, |h: &mut Host| {
+            let kv = h
+                .keyvalue
+                .as_ref()
+                .expect("every store of a -S keyvalue server carries the key-value stores");
+            wasmtime_wasi_keyvalue::WasiKeyValue::new(kv.draft(), &mut h.table)
         })
         .map_err(link)?;
     }

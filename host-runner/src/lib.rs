@@ -40,6 +40,7 @@ pub mod compose;
 pub mod engine;
 pub mod handler;
 pub mod headers;
+pub mod keyvalue;
 pub mod listen;
 pub mod log_stream;
 pub mod memory_budget;

@@ -26,6 +26,11 @@ const BUCKETS: [f64; 14] = [
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// A new histogram of [`BUCKETS`].
+fn duration_buckets() -> Buckets {
+    Buckets::new(BUCKETS)
+}
+
 /// A histogram of durations, in seconds.
 #[derive(Clone)]
 pub struct Histogram(Buckets);
@@ -51,6 +56,24 @@ struct StatusLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyValueLabel {
+    backend: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyValueTimeLabel {
+    backend: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabel {
+    backend: &'static str,
 }
 
 /// Everything host-runner counts.
@@ -80,6 +103,9 @@ pub struct Metrics {
     outbound_requests: Family<OutcomeLabel, Counter>,
     /// Connections opened for guests' outbound requests.
     pub outbound_connections: Counter,
+    keyvalue_operations: Family<KeyValueLabel, Counter>,
+    keyvalue_durations: Family<KeyValueTimeLabel, Buckets>,
+    keyvalue_conflicts: Family<BackendLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -99,6 +125,9 @@ impl Default for Metrics {
             tls_handshake_failures: Counter::default(),
             outbound_requests: Family::default(),
             outbound_connections: Counter::default(),
+            keyvalue_operations: Family::default(),
+            keyvalue_durations: Family::new_with_constructor(duration_buckets as fn() -> Buckets),
+            keyvalue_conflicts: Family::default(),
         };
         let r = &mut m.registry;
         // Counter names get `_total` from the encoder.
@@ -167,6 +196,21 @@ impl Default for Metrics {
             "Connections opened for guests' outbound requests (pooled connections are reused)",
             m.outbound_connections.clone(),
         );
+        r.register(
+            "host_runner_keyvalue_operations",
+            "wasi:keyvalue store operations, by backend (embedded, redis), operation (get, set, delete, list, cas, increment) and outcome (ok, unavailable, invalid)",
+            m.keyvalue_operations.clone(),
+        );
+        r.register(
+            "host_runner_keyvalue_operation_duration_seconds",
+            "Time of a wasi:keyvalue store operation, by backend and operation",
+            m.keyvalue_durations.clone(),
+        );
+        r.register(
+            "host_runner_keyvalue_cas_conflicts",
+            "Compare-and-swaps that lost a race (the guest retries or answers 412), by backend",
+            m.keyvalue_conflicts.clone(),
+        );
         m
     }
 }
@@ -201,6 +245,33 @@ impl Metrics {
     pub fn outbound(&self, outcome: &'static str) {
         self.outbound_requests
             .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// Counts and times one key-value store operation.
+    pub fn keyvalue(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+        outcome: &'static str,
+        took: Duration,
+    ) {
+        self.keyvalue_operations
+            .get_or_create(&KeyValueLabel {
+                backend,
+                operation,
+                outcome,
+            })
+            .inc();
+        self.keyvalue_durations
+            .get_or_create(&KeyValueTimeLabel { backend, operation })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a compare-and-swap that lost its race.
+    pub fn keyvalue_cas_conflict(&self, backend: &'static str) {
+        self.keyvalue_conflicts
+            .get_or_create(&BackendLabel { backend })
             .inc();
     }
 

@@ -25,7 +25,7 @@
 //! `--config`. Each parsed group is destructured field by field (`split_group!`, which names
 //! each field once, either kept or refused), so a key added to Wasmtime's group is a compile
 //! error until it is mapped, ignored or refused. What host-runner keeps of
-//! its own: the refusals by name (`keyvalue`, `nn`, `threads`, `listenfd`,
+//! its own: the refusals by name (`nn`, `threads`, `listenfd`,
 //! `tcplisten`, proposal switches, code-generation and unimplemented `pooling-*` keys) and
 //! `wasmtime serve`'s own post-parse checks (`-Shttp=n`, `-Wcomponent-model=n`, `-Scommon`
 //! with `-Scli`, in its words). Not used: `CommonOptions::config()`. It builds a whole
@@ -130,6 +130,11 @@ pub struct WasiOptions {
     pub config: bool,
     /// `config-var=KEY=VALUE`, in order (a later one wins).
     pub config_vars: Vec<(String, String)>,
+    /// `keyvalue`: link `wasi:keyvalue` (draft2 over the host's store, and
+    /// the draft in memory as `wasmtime serve` does).
+    pub keyvalue: bool,
+    /// `keyvalue-in-memory-data=KEY=VALUE`: the draft's seed.
+    pub keyvalue_in_memory_data: Vec<(String, String)>,
 }
 
 impl Default for WasiOptions {
@@ -156,6 +161,8 @@ impl Default for WasiOptions {
             p3: None,
             config: false,
             config_vars: Vec::new(),
+            keyvalue: false,
+            keyvalue_in_memory_data: Vec::new(),
         }
     }
 }
@@ -386,6 +393,8 @@ impl WasiOptions {
             p3,
             config,
             config_var,
+            keyvalue,
+            keyvalue_in_memory_data,
             max_resources,
             hostcall_fuel,
             max_component_handles,
@@ -394,8 +403,6 @@ impl WasiOptions {
         } refused refused {
             // Features this project does not build (nor does the `wasmtime
             // serve` it installs), or that components cannot use.
-            keyvalue,
-            keyvalue_in_memory_data,
             nn,
             nn_graph,
             threads,
@@ -453,6 +460,12 @@ impl WasiOptions {
         self.config = config.unwrap_or(self.config);
         self.config_vars
             .extend(config_var.into_iter().map(|kv| (kv.key, kv.value)));
+        self.keyvalue = keyvalue.unwrap_or(self.keyvalue);
+        self.keyvalue_in_memory_data.extend(
+            keyvalue_in_memory_data
+                .into_iter()
+                .map(|kv| (kv.key, kv.value)),
+        );
         Ok(())
     }
 }
@@ -603,7 +616,7 @@ mod tests {
             "wasi-http is required for the serve command, and must not be disabled"
         );
         s.apply("http").unwrap();
-        for key in ["keyvalue", "nn", "threads", "listenfd", "preview2"] {
+        for key in ["nn", "threads", "listenfd", "preview2"] {
             assert_eq!(
                 s.apply(key).unwrap_err().to_string(),
                 format!("-S / --wasi option `{key}` is not supported by host-runner")
@@ -613,10 +626,9 @@ mod tests {
             s.apply("tcplisten=127.0.0.1:0"),
             Err(OptionError::Unsupported { .. })
         ));
-        assert!(matches!(
-            s.apply("keyvalue-in-memory-data=a=b"),
-            Err(OptionError::Unsupported { .. })
-        ));
+        s.apply("keyvalue,keyvalue-in-memory-data=a=b").unwrap();
+        assert!(s.keyvalue);
+        assert_eq!(s.keyvalue_in_memory_data, [("a".into(), "b".into())]);
         s.apply("cli,inherit-network,tcp=n,http-outgoing-body-chunk-size=0x400,max-resources=10")
             .unwrap();
         assert!(s.cli && s.inherit_network);

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::time::Duration;
 
 pub use vecproc_harness::{
-    artifact, free_port, host_runner_bin, repo_root, status_kib, target_dir, tool, wasmtime_bin,
-    Launch, Server,
+    artifact, free_port, host_runner_bin, repo_root, serve_command, status_kib, target_dir, tool,
+    wasmtime_bin, Launch, Server,
 };
 
 /// The page `wasmtime serve` answers every failure before a response with.
@@ -27,6 +27,8 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// `allow`, if any.
     pub allow: Option<String>,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -40,6 +42,14 @@ impl Reply {
                 String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
             )
         })
+    }
+
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `error.code` of a JSON error body.
@@ -67,6 +77,14 @@ fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
     let status = response.status();
     let content_type = response.header("content-type").map(str::to_string);
     let allow = response.header("allow").map(str::to_string);
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| {
+            let v = response.header(&n)?.to_string();
+            Some((n.to_ascii_lowercase(), v))
+        })
+        .collect();
     let mut body = Vec::new();
     response
         .into_reader()
@@ -77,6 +95,7 @@ fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
         status,
         content_type,
         allow,
+        headers,
         body,
     }
 }

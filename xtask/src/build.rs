@@ -7,7 +7,8 @@
 //! (`components/.cargo/config.toml` says why). Writes
 //! `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`, see
 //! [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
-//! `target/wasm/vector-service.wasm` (`wac plug`); then the WASI 0.3 build
+//! `target/wasm/vector-service.wasm` (`wac plug`), the stateful build
+//! `http-api-stateful.wasm` composed into `vector-store-service.wasm`; then the WASI 0.3 build
 //! (`http-api-p3.wasm`, `vector-service-p3.wasm`), the benchmark component
 //! `target/wasm/vector-kernels.wasm` (built as the processor is) with its
 //! size-optimised variant, the test fixtures under `target/wasm/fixtures/`,
@@ -77,14 +78,37 @@ pub fn build_guests(root: &Path) -> Result<Guests> {
         .arg("--target-dir")
         .arg(paths::guests("components")))?;
     let api = publish_artifact(&built("components", "http-api"), "http-api.wasm")?;
+    step(
+        "building the stateful HTTP guest (components/, cargo build --release -p http-api \
+         --features stateful)",
+    );
+    run(cargo()
+        .current_dir(root.join("components"))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "http-api",
+            "--features",
+            "stateful",
+        ])
+        .arg("--target-dir")
+        .arg(paths::guests("components")))?;
+    let stateful = publish_artifact(&built("components", "http-api"), "http-api-stateful.wasm")?;
     let processor = build_component(root, &SHIPPED_PROCESSOR)?;
-    Ok(Guests { api, processor })
+    Ok(Guests {
+        api,
+        stateful,
+        processor,
+    })
 }
 
 /// The shipped guests' paths.
 pub struct Guests {
     /// `target/wasm/http-api.wasm`.
     pub api: PathBuf,
+    /// `target/wasm/http-api-stateful.wasm` (`/vectors` over wasi:keyvalue).
+    pub stateful: PathBuf,
     /// `target/wasm/vector-processor.wasm`.
     pub processor: PathBuf,
 }
@@ -94,6 +118,12 @@ pub fn service_path() -> PathBuf {
     paths::wasm().join("vector-service.wasm")
 }
 
+/// Where the composed stateful service goes:
+/// `target/wasm/vector-store-service.wasm`.
+pub fn store_service_path() -> PathBuf {
+    paths::wasm().join("vector-store-service.wasm")
+}
+
 /// The guests ([`build_guests`]) composed with `wac plug` into
 /// `target/wasm/vector-service.wasm`.
 pub fn build_service(root: &Path) -> Result<Artifacts> {
@@ -101,6 +131,12 @@ pub fn build_service(root: &Path) -> Result<Artifacts> {
     let guests = build_guests(root)?;
     let service = service_path();
     plug(&wac, &guests.api, &guests.processor, &service)?;
+    plug(
+        &wac,
+        &guests.stateful,
+        &guests.processor,
+        &store_service_path(),
+    )?;
     Ok(Artifacts { service })
 }
 
@@ -189,6 +225,8 @@ pub fn build(root: &Path) -> Result<Artifacts> {
             SIZE_KERNELS.file,
             "http-api.wasm",
             "vector-service.wasm",
+            "http-api-stateful.wasm",
+            "vector-store-service.wasm",
             "http-api-p3.wasm",
             "vector-service-p3.wasm",
             "vecproc.wasm",
@@ -332,6 +370,7 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("VECPROC_HOST_RUNNER") {
         return Ok(path.into());
     }
+    wit::fetch(root)?;
     step("building host-runner (cargo build --release -p host-runner)");
     run(cargo()
         .current_dir(root)

@@ -1,6 +1,10 @@
 //! `cargo xtask serve`: build, compose, and serve on 127.0.0.1:8080 with
 //! host-runner (default; it composes the guests itself) or the real
 //! `wasmtime serve` (`--runtime wasmtime`; composed with `wac plug`).
+//! host-runner serves the stateful service (`vector-store-service.wasm`:
+//! the API plus `/vectors`, kept in the embedded store under
+//! `target/state/`); `wasmtime serve`, which cannot link its
+//! `wasi:keyvalue@0.2.0-draft2`, the stateless `vector-service.wasm`.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -40,24 +44,42 @@ pub fn serve(root: &Path, args: Args) -> Result<()> {
             // it needs no wac CLI: one install fewer on a fresh machine.
             let guests = build::build_guests(root)?;
             let host_runner = build::host_runner(root)?;
-            let service = build::service_path();
-            step("composing target/wasm/vector-service.wasm (host-runner compose)");
-            run(Command::new(&host_runner)
-                .arg("compose")
-                .arg(&guests.api)
-                .arg("--plug")
-                .arg(&guests.processor)
-                .arg("-o")
-                .arg(&service))?;
-            (Command::new(host_runner), service)
+            for (api, service) in [
+                (&guests.api, build::service_path()),
+                (&guests.stateful, build::store_service_path()),
+            ] {
+                step(&format!(
+                    "composing target/wasm/{} (host-runner compose)",
+                    service.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                run(Command::new(&host_runner)
+                    .arg("compose")
+                    .arg(api)
+                    .arg("--plug")
+                    .arg(&guests.processor)
+                    .arg("-o")
+                    .arg(&service))?;
+            }
+            // The stateful service: the whole API plus /vectors, its
+            // vectors in the embedded store under target/state/.
+            let mut cmd = Command::new(host_runner);
+            cmd.arg("serve")
+                .arg("-Skeyvalue")
+                .arg("--state-dir")
+                .arg(crate::paths::target().join("state"));
+            (cmd, build::store_service_path())
         }
         Runtime::Wasmtime => {
+            // `wasmtime serve` 48 cannot link wasi:keyvalue@0.2.0-draft2:
+            // the stateless service.
             let service = build::build_service(root)?.service;
-            (Command::new(tools::ensure(&tools::WASMTIME)?), service)
+            let mut cmd = Command::new(tools::ensure(&tools::WASMTIME)?);
+            cmd.arg("serve");
+            (cmd, service)
         }
     };
     step(&format!("serving on http://{}/ (Ctrl-C stops)", args.addr));
-    cmd.arg("serve").arg("--addr").arg(&args.addr).arg(&service);
+    cmd.arg("--addr").arg(&args.addr).arg(&service);
     let err = cmd.exec();
     Err(err).context("starting the server")
 }

@@ -30,6 +30,9 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     let start = Instant::now();
     // What needs no guest build is linted first, so a mistake there fails
     // in minutes, not after the tools and guests are built.
+    // host-runner's wasi:keyvalue bindings read the fetched WIT, so even
+    // clippy needs it.
+    crate::wit::fetch(root)?;
     if !args.no_lint {
         step("checking formatting (cargo fmt --check: the root workspace and fuzz/)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
@@ -75,6 +78,16 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
     // host-runner's TLS and HTTP/2 suite (front_door.rs): curl with nghttp2.
     apt::ensure("/usr/bin/curl", &["curl"], &[])?;
+    // keyvalue.rs: Debian's Redis, started by the suite on free loopback
+    // ports; the packaged service (127.0.0.1:6379) is stopped at once.
+    apt::ensure(
+        "/usr/bin/redis-server",
+        &["redis-server"],
+        &[apt::Service {
+            name: "redis-server",
+            packaged_cmdline: "^/usr/bin/redis-server 127.0.0.1:6379",
+        }],
+    )?;
     // telemetry.rs: Debian's Prometheus scrapes the admin endpoint. Its
     // packaged service (every interface, :9090) is stopped at once.
     apt::ensure_without_recommends(
@@ -114,6 +127,20 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             }
             run(cmd.args(["--", "-D", "warnings"]))?;
         }
+        step("linting the stateful HTTP guest (components/, --features stateful)");
+        run(cargo()
+            .current_dir(root.join("components"))
+            .args([
+                "clippy",
+                "--release",
+                "-p",
+                "http-api",
+                "--features",
+                "stateful",
+            ])
+            .arg("--target-dir")
+            .arg(paths::guests_of("components"))
+            .args(["--", "-D", "warnings"]))?;
     }
 
     step("building host-runner for the end-to-end suites");

@@ -5,6 +5,12 @@
 //! world names (`wit/worlds.wit`); a throwaway manifest under `target/`
 //! vendors it and its `wit/deps/*` is copied into the ignored `wit/deps/`.
 //!
+//! `wasi:keyvalue@0.2.0-draft2` (the stateful service's store, which
+//! host-runner's `keyvalue/` serves) is in no WASI crate; the `spin-sdk`
+//! package ships it, and the same throwaway manifest vendors it beside
+//! `wasi`: its `wit/deps/wasi-keyvalue-2024-10-17` becomes
+//! `wit/deps/keyvalue-2024-10-17`.
+//!
 //! `wasi:config` (for the `platform` test fixture) comes from the crate that
 //! serves it, `wasmtime-wasi-config`, which host-runner depends on: cargo has
 //! its source already, and `cargo metadata` says where.
@@ -18,18 +24,26 @@ use crate::run::{run, step};
 
 const CRATE: &str = "wasi";
 const VERSION: &str = "0.14.1+wasi-0.2.3";
+/// The package that ships `wasi:keyvalue@0.2.0-draft2`, and where.
+const KEYVALUE_CRATE: &str = "spin-sdk";
+const KEYVALUE_VERSION: &str = "7.0.0";
+const KEYVALUE_DIR: &str = "wit/deps/wasi-keyvalue-2024-10-17";
+/// Where the draft2 WIT goes in `wit/deps/` (host-runner's bindings read it
+/// there too).
+const KEYVALUE_DEPS: &str = "keyvalue-2024-10-17";
 /// Written into `wit/deps/` once a copy is complete.
 const STAMP: &str = ".fetched-from";
 
 /// Fetches the WASI WIT into `wit/deps/` unless the pinned copy is there.
 pub fn fetch(root: &Path) -> Result<()> {
     let deps = root.join("wit/deps");
-    let stamp = format!("{CRATE}@{VERSION}\n");
+    let stamp = format!("{CRATE}@{VERSION}\n{KEYVALUE_CRATE}@{KEYVALUE_VERSION}\n");
     if fs::read_to_string(deps.join(STAMP)).is_ok_and(|s| s == stamp) {
         return Ok(());
     }
     step(&format!(
-        "fetching WASI WIT from crates.io package {CRATE} {VERSION}"
+        "fetching WASI WIT from crates.io packages {CRATE} {VERSION} and \
+         {KEYVALUE_CRATE} {KEYVALUE_VERSION} (wasi:keyvalue@0.2.0-draft2)"
     ));
     let scratch = crate::paths::target().join("wasi-wit");
     fs::create_dir_all(scratch.join("src"))?;
@@ -37,7 +51,9 @@ pub fn fetch(root: &Path) -> Result<()> {
         scratch.join("Cargo.toml"),
         format!(
             "[package]\nname = \"wasi-wit-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\n{CRATE} = \"={VERSION}\"\n\n[workspace]\n"
+             [dependencies]\n{CRATE} = \"={VERSION}\"\n\
+             {KEYVALUE_CRATE} = {{ version = \"={KEYVALUE_VERSION}\", default-features = false }}\n\n\
+             [workspace]\n"
         ),
     )?;
     fs::write(scratch.join("src/lib.rs"), "")?;
@@ -66,6 +82,16 @@ pub fn fetch(root: &Path) -> Result<()> {
         fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
     }
     copy_dir(&source, &deps)?;
+    let keyvalue = scratch.join(format!(
+        "vendor/{KEYVALUE_CRATE}-{KEYVALUE_VERSION}/{KEYVALUE_DIR}"
+    ));
+    if !keyvalue.is_dir() {
+        bail!(
+            "{} is missing: the {KEYVALUE_CRATE} crate's layout changed",
+            keyvalue.display()
+        );
+    }
+    copy_dir(&keyvalue, &deps.join(KEYVALUE_DEPS))?;
     fs::write(deps.join(STAMP), stamp)?;
     Ok(())
 }

@@ -124,6 +124,9 @@ fn send(reply: Reply) -> Response {
     if let Some(allow) = reply.allow {
         let _ = headers.append("allow", allow.as_bytes());
     }
+    for (name, value) in &reply.headers {
+        let _ = headers.append(name, value.as_bytes());
+    }
     let (mut body, body_rx) = wit_stream::new();
     // No trailers: the writer's default, sent when it is dropped.
     let (trailers, trailers_rx) = wit_future::new(|| Ok(None));

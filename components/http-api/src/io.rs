@@ -5,22 +5,25 @@ use crate::bindings::wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
-use vecproc_core::api::handler::{self, BodyTask, Reply};
+use vecproc_core::api::handler::{self, Reply};
 use vecproc_core::api::ApiError;
 
 /// Largest single read from the request body stream.
 const READ_CHUNK: u64 = 1 << 20;
 
-/// Feeds the whole body to `task`, stopping at its first error (a 413 once
-/// the body is over the limit: the rest is left unread and the server then
-/// closes the connection).
-pub(crate) fn read_body(request: IncomingRequest, task: &mut BodyTask) -> Result<(), ApiError> {
+/// Feeds the whole body to `push` (a `BodyTask`'s or a stateful request's),
+/// stopping at its first error (a 413 once the body is over the limit: the
+/// rest is left unread and the server then closes the connection).
+pub(crate) fn read_body(
+    request: IncomingRequest,
+    mut push: impl FnMut(&[u8]) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
     let body: IncomingBody = request.consume().map_err(|()| handler::unreadable_body())?;
     let stream = body.stream().map_err(|()| handler::unreadable_body())?;
     let result = loop {
         match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => {
-                if let Err(e) = task.push(&chunk) {
+                if let Err(e) = push(&chunk) {
                     break Err(e);
                 }
             }
@@ -44,6 +47,9 @@ pub(crate) fn send(out: ResponseOutparam, reply: Reply) {
     let _ = headers.append("content-length", reply.body.len().to_string().as_bytes());
     if let Some(allow) = reply.allow {
         let _ = headers.append("allow", allow.as_bytes());
+    }
+    for (name, value) in &reply.headers {
+        let _ = headers.append(name, value.as_bytes());
     }
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);

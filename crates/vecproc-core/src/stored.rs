@@ -76,6 +76,13 @@ pub struct Header {
     /// `"asc"` or `"desc"` when the values are known to be sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sorted: Option<String>,
+    /// Seconds of idleness after which the vector expires (renewed by every
+    /// change), and when that is (Unix milliseconds); kept by the API layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
+    /// See `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
 }
 
 /// The header key of vector `id`.
@@ -136,6 +143,8 @@ impl Header {
             count: 0,
             chunks: Vec::new(),
             sorted: None,
+            ttl: None,
+            expires_ms: None,
         }
     }
 
@@ -258,6 +267,8 @@ pub fn append(
             } else {
                 None
             },
+            ttl: header.ttl,
+            expires_ms: header.expires_ms,
         },
         garbage,
     })
@@ -277,6 +288,8 @@ pub fn replace(
         count: 0,
         chunks: Vec::new(),
         sorted: None,
+        ttl: header.ttl,
+        expires_ms: header.expires_ms,
     };
     let mut change = append(id, &empty, None, values, tag)?;
     change.header.sorted = sorted.map(|o| {
@@ -530,7 +543,7 @@ mod tests {
             chunks: (0..MAX_VALUES.div_ceil(CHUNK_VALUES as u64))
                 .map(|i| format!("k{i}"))
                 .collect(),
-            sorted: None,
+            ..Header::empty()
         };
         let tail = vec![0.0; header.tail_len()];
         assert_eq!(
@@ -620,7 +633,7 @@ mod tests {
             version: 1,
             count: CHUNK_VALUES as u64 * 3,
             chunks: vec!["a".into()],
-            sorted: None,
+            ..Header::empty()
         };
         assert!(matches!(
             Header::from_bytes(&lying.to_bytes()),

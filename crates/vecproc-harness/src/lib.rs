@@ -22,6 +22,7 @@
 pub mod certs;
 pub mod cmd;
 pub mod paths;
+pub mod redis;
 pub mod registry;
 mod server;
 

@@ -85,6 +85,8 @@ pub struct HandlerConfig {
     pub http_hooks: HttpHooks,
     /// What `wasi:config/store` answers (`-S config`).
     pub config: crate::engine::ConfigStore,
+    /// The key-value stores (`-S keyvalue`).
+    pub keyvalue: Option<Arc<crate::keyvalue::KeyValue>>,
     /// `-S max-resources`.
     pub max_resources: Option<usize>,
     /// `-S hostcall-fuel`.
@@ -295,6 +297,7 @@ pub(crate) fn new_store(
         table,
         limits: limiter,
         config: config.config.clone(),
+        keyvalue: config.keyvalue.clone(),
     };
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limits);

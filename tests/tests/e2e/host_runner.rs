@@ -46,12 +46,12 @@ fn startup_errors_are_one_line_and_non_zero() {
         ),
         "{err}"
     );
-    let (code, err) = run(&["serve", "-Skeyvalue", "x.wasm"]);
+    let (code, err) = run(&["serve", "-Snn", "x.wasm"]);
     assert_eq!(
         (code, err.trim()),
         (
             1,
-            "Error: -S / --wasi option `keyvalue` is not supported by host-runner"
+            "Error: -S / --wasi option `nn` is not supported by host-runner"
         )
     );
 

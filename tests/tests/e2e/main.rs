@@ -40,6 +40,10 @@
 //!   Debian's Prometheus scraping the admin endpoint;
 //! - `host_runner`: what host-runner adds (startup errors, admission queue,
 //!   admin endpoints, drain, timeouts, body limit);
+//! - `keyvalue`: the stateful service (`/vectors`) under `-S keyvalue` on
+//!   the embedded store and Debian's Redis: the article's flow with a
+//!   million values, 16 concurrent appenders (two nodes on one Redis),
+//!   `kill -9` during appends, a Redis outage, expiry, startup errors;
 //! - `large_bodies`: 60 MiB of small numbers answered under the defaults;
 //! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
 //!   real OCI registry, the artifact layout, and host-runner serving and
@@ -54,6 +58,7 @@ mod front_door;
 mod guest;
 mod host_runner;
 mod kernels;
+mod keyvalue;
 mod large_bodies;
 mod p3;
 mod p3_compat;

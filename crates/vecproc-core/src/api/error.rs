@@ -17,7 +17,8 @@ pub enum ErrorCode {
     BadBinaryLength,
     /// 400: a query parameter is missing its value, unknown, or out of range.
     BadQuery,
-    /// 404: no such path.
+    /// 404: no such path, or (stateful API) no vector with this id: never
+    /// created, deleted, or expired.
     NotFound,
     /// 405: the path exists but not with this method.
     MethodNotAllowed,
@@ -25,6 +26,17 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the content type is not JSON or octet-stream.
     UnsupportedMediaType,
+    /// 409 (stateful API): the vector kept changing while the request
+    /// retried; nothing was changed.
+    Conflict,
+    /// 412 (stateful API): `If-Match` names another version, or
+    /// `If-None-Match: *` met an existing vector, or a page's vector changed.
+    PreconditionFailed,
+    /// 413 (stateful API): the vector would hold more values than allowed.
+    VectorTooLarge,
+    /// 503 (stateful API): the key-value store is unreachable or failed;
+    /// retry after `Retry-After` seconds.
+    StoreUnavailable,
     /// 500: the server failed; not the client's fault.
     Internal,
 }
@@ -42,6 +54,10 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Conflict => 409,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::VectorTooLarge => 413,
+            ErrorCode::StoreUnavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -57,6 +73,8 @@ pub struct ApiError {
     pub message: String,
     /// For 405: the value of the `Allow` header.
     pub allow: Option<&'static str>,
+    /// For 503: the value of `Retry-After`, in seconds.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -66,6 +84,7 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct RequestHead {
     pub content_length: Option<u64>,
     /// The first `accept` value.
     pub accept: Option<String>,
+    /// The first `if-match` value (the stateful API's preconditions).
+    pub if_match: Option<String>,
+    /// The first `if-none-match` value.
+    pub if_none_match: Option<String>,
 }
 
 impl RequestHead {
@@ -50,6 +54,8 @@ impl RequestHead {
             content_type: first("content-type"),
             content_length: first("content-length").and_then(|v| v.trim().parse().ok()),
             accept: first("accept"),
+            if_match: first("if-match"),
+            if_none_match: first("if-none-match"),
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct Reply {
     pub content_type: &'static str,
     /// `allow`, on a 405.
     pub allow: Option<&'static str>,
+    /// Other headers (`etag`, `location`, `retry-after`).
+    pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -84,6 +92,7 @@ impl Reply {
             status: 200,
             content_type: JSON,
             allow: None,
+            headers: Vec::new(),
             body,
         }
     }
@@ -94,6 +103,10 @@ impl Reply {
             status: e.status(),
             content_type: JSON,
             allow: e.allow,
+            headers: e
+                .retry_after
+                .map(|s| vec![("retry-after", s.to_string())])
+                .unwrap_or_default(),
             body: e.to_json(),
         }
     }

@@ -11,6 +11,7 @@ mod error;
 pub mod handler;
 mod render;
 mod route;
+pub mod vectors;
 
 pub use body::{
     check_declared_length, parse_values, too_large, wants_binary, BodyFormat,
