@@ -29,6 +29,20 @@ pub struct Service {
     pub packaged_cmdline: &'static str,
 }
 
+/// Debian's Redis (the keyvalue suite and the stateful benchmark start
+/// their own on free loopback ports); the packaged service, on
+/// 127.0.0.1:6379, is stopped at once.
+pub fn ensure_redis() -> Result<()> {
+    ensure(
+        "/usr/bin/redis-server",
+        &["redis-server"],
+        &[Service {
+            name: "redis-server",
+            packaged_cmdline: "^/usr/bin/redis-server 127.0.0.1:6379",
+        }],
+    )
+}
+
 /// Installs `packages` when `binary` is missing; then stops and disables
 /// each of `services` the install may have started.
 pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<()> {

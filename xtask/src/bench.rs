@@ -50,6 +50,10 @@ pub struct Args {
     /// h1 and h2, native beside host-runner).
     #[arg(long)]
     protocols_only: bool,
+    /// Only run the stateful API's benchmark (appends as the vector grows,
+    /// statistics, on the embedded store and Redis, with redis-benchmark).
+    #[arg(long)]
+    stateful_only: bool,
     /// Seconds of load per route in the serving benchmark.
     #[arg(long, default_value_t = 5)]
     seconds: u32,
@@ -91,6 +95,10 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
         build::build_service(root)?;
         return protocols(root, &out, &args);
     }
+    if args.stateful_only {
+        build::build_service(root)?;
+        return stateful(root, &out, args.quick);
+    }
     build::build(root)?;
     if !args.no_serve {
         // wrk from Debian; without root (or apt) the serving rows are skipped.
@@ -99,6 +107,7 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
             Err(e) => eprintln!("    skipping the serving benchmark: {e:#}"),
         }
         protocols(root, &out, &args)?;
+        stateful(root, &out, args.quick)?;
     }
     if args.serve_only {
         return Ok(());
@@ -192,6 +201,24 @@ fn protocols(root: &Path, out: &Path, args: &Args) -> Result<()> {
         .arg("--native")
         .arg(native)
         .args(load_args(args, out)))
+}
+
+/// `vecproc-bench stateful`, after installing Redis (Debian's
+/// redis-server, its packaged service stopped) and building host-runner.
+fn stateful(root: &Path, out: &Path, quick: bool) -> Result<()> {
+    crate::apt::ensure_redis()?;
+    let host_runner = build::host_runner(root)?;
+    let bench = vecproc_bench(root, None)?;
+    step("stateful API benchmark (vecproc-bench stateful)");
+    run(Command::new(bench)
+        .arg("stateful")
+        .arg("--host-runner")
+        .arg(host_runner)
+        .arg("--component")
+        .arg(build::store_service_path())
+        .arg("--out")
+        .arg(out)
+        .args(quick.then_some("--quick")))
 }
 
 /// `--seconds`, `--rounds` (one each with `--quick`) and `--out` for the

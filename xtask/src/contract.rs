@@ -4,7 +4,9 @@
 //! venv under the target directory, with the hooks of
 //! `tests/contract/vecproc_hooks.py`, generates requests from
 //! `components/http-api/openapi.yaml` and runs all its checks against the
-//! composed service under the real `wasmtime serve` on a free loopback port.
+//! composed service under the real `wasmtime serve` on a free loopback port,
+//! then the `/vectors` operations against the stateful service under
+//! host-runner with `-S keyvalue` (settings in `tests/contract/vectors.toml`).
 //! Bounded in examples and in time; any failure or error fails the step.
 
 use std::fs;
@@ -51,34 +53,101 @@ impl Default for Args {
 pub fn contract(root: &Path, args: Args) -> Result<()> {
     crate::build::build(root)?;
     let wasmtime = crate::tools::ensure(&crate::tools::WASMTIME)?;
-    check(root, &wasmtime, &args)
+    step("building host-runner (cargo build -p host-runner)");
+    run(crate::run::cargo()
+        .current_dir(root)
+        .args(["build", "-p", "host-runner"]))?;
+    let host_runner = crate::paths::target().join("debug/host-runner");
+    check(root, &wasmtime, &host_runner, &args)
 }
 
-/// Installs schemathesis if needed and runs it against `wasmtime serve`.
-pub fn check(root: &Path, wasmtime: &Path, args: &Args) -> Result<()> {
+/// Installs schemathesis if needed and runs it twice: the stateless routes
+/// against `wasmtime serve` serving `vector-service.wasm`, then `/vectors`
+/// against host-runner (`host_runner`, `-S keyvalue`, a fresh embedded store)
+/// serving `vector-store-service.wasm`.
+pub fn check(root: &Path, wasmtime: &Path, host_runner: &Path, args: &Args) -> Result<()> {
     let schemathesis = ensure_schemathesis(root)?;
     let dir = crate::paths::target().join("contract");
     fs::create_dir_all(&dir)?;
+    let wasm = crate::paths::target().join("wasm");
+    run_against(
+        root,
+        &schemathesis,
+        &dir,
+        args,
+        Target {
+            label: "wasmtime serve",
+            cmd: vecproc_harness::serve_command(wasmtime, &wasm.join("vector-service.wasm"), &[]),
+            filter: "--exclude-path-regex=^/vectors",
+            config: None,
+        },
+    )?;
+    let state = dir.join("state");
+    let _ = fs::remove_dir_all(&state);
+    let state_arg = state.display().to_string();
+    run_against(
+        root,
+        &schemathesis,
+        &dir,
+        args,
+        Target {
+            label: "host-runner -S keyvalue",
+            cmd: vecproc_harness::serve_command(
+                host_runner,
+                &wasm.join("vector-store-service.wasm"),
+                &["-Skeyvalue", "--state-dir", &state_arg],
+            ),
+            filter: "--include-path-regex=^/vectors",
+            config: Some(root.join("tests/contract/vectors.toml")),
+        },
+    )
+}
+
+/// One schemathesis run: which server, which operations, which settings.
+struct Target {
+    label: &'static str,
+    cmd: Command,
+    filter: &'static str,
+    config: Option<PathBuf>,
+}
+
+fn run_against(
+    root: &Path,
+    schemathesis: &Path,
+    dir: &Path,
+    args: &Args,
+    target: Target,
+) -> Result<()> {
+    let Target {
+        label,
+        mut cmd,
+        filter,
+        config,
+    } = target;
     let schema = root.join("components/http-api/openapi.yaml");
-    let component = crate::paths::target().join("wasm/vector-service.wasm");
-    let mut cmd = vecproc_harness::serve_command(wasmtime, &component, &[]);
     cmd.env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE");
     let server = vecproc_harness::Launch::new(cmd).discard_output().start()?;
     step(&format!(
-        "checking the OpenAPI contract with schemathesis {SCHEMATHESIS_VERSION} against wasmtime serve on {} (all checks, {} examples, seed {}, at most {} s)",
+        "checking the OpenAPI contract with schemathesis {SCHEMATHESIS_VERSION} against {label} on {} ({filter}; all checks, {} examples, seed {}, at most {} s)",
         server.authority(), args.max_examples, args.seed, args.timeout
     ));
     let start = Instant::now();
-    let mut child = Command::new(&schemathesis)
-        .current_dir(&dir)
+    let mut command = Command::new(schemathesis);
+    command
+        .current_dir(dir)
         .env("PYTHONPATH", root.join("tests/contract"))
         // No __pycache__ in the source tree.
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("SCHEMATHESIS_HOOKS", "vecproc_hooks")
+        .env("SCHEMATHESIS_HOOKS", "vecproc_hooks");
+    if let Some(config) = &config {
+        command.arg("--config-file").arg(config);
+    }
+    let mut child = command
         .arg("run")
         .arg(&schema)
         .arg(format!("--url={}", server.base))
+        .arg(filter)
         .args(["--checks", "all", "--mode", "all", "--no-color"])
         .arg(format!("--max-examples={}", args.max_examples))
         .arg(format!("--seed={}", args.seed))
@@ -96,10 +165,12 @@ pub fn check(root: &Path, wasmtime: &Path, args: &Args) -> Result<()> {
         );
     };
     if !status.success() {
-        bail!("schemathesis found contract failures or errors ({status}); see above");
+        bail!(
+            "schemathesis found contract failures or errors against {label} ({status}); see above"
+        );
     }
     eprintln!(
-        "    contract holds: done in {:.1}s",
+        "    contract holds against {label}: done in {:.1}s",
         start.elapsed().as_secs_f64()
     );
     Ok(())

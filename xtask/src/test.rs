@@ -79,15 +79,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     // host-runner's TLS and HTTP/2 suite (front_door.rs): curl with nghttp2.
     apt::ensure("/usr/bin/curl", &["curl"], &[])?;
     // keyvalue.rs: Debian's Redis, started by the suite on free loopback
-    // ports; the packaged service (127.0.0.1:6379) is stopped at once.
-    apt::ensure(
-        "/usr/bin/redis-server",
-        &["redis-server"],
-        &[apt::Service {
-            name: "redis-server",
-            packaged_cmdline: "^/usr/bin/redis-server 127.0.0.1:6379",
-        }],
-    )?;
+    // ports.
+    apt::ensure_redis()?;
     // telemetry.rs: Debian's Prometheus scrapes the admin endpoint. Its
     // packaged service (every interface, :9090) is stopped at once.
     apt::ensure_without_recommends(
@@ -160,7 +153,12 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         .args(["test", "--workspace"]))?;
     step("replaying the fuzz targets' committed seeds (fuzz/, cargo test, stable)");
     run(cargo().current_dir(root.join("fuzz")).args(["test"]))?;
-    crate::contract::check(root, &wasmtime, &crate::contract::Args::default())?;
+    crate::contract::check(
+        root,
+        &wasmtime,
+        &crate::paths::target().join("debug/host-runner"),
+        &crate::contract::Args::default(),
+    )?;
 
     crate::js::test(
         root,

@@ -8,6 +8,9 @@
 //! - `protocols`: h2load against the native server and host-runner over
 //!   HTTP/1.1, h2c and TLS 1.3 (h1 and h2), with the CPU each protocol adds
 //!   (`protocols.md`);
+//! - `stateful`: the stateful API's appends as the vector grows, its
+//!   statistics beside the stateless route's, on the embedded store and
+//!   Redis, with `redis-benchmark`'s figures (`stateful.md`);
 //! - `startup`: fresh instances, processes, registry starts, workerd and
 //!   sizes (`startup.md`);
 //! - `report`: the kernel table from the records (`report.md`, `chart.svg`),
@@ -22,6 +25,7 @@ mod protocols;
 mod report;
 mod serve;
 mod startup;
+mod stateful;
 mod wasm;
 
 use anyhow::Result;
@@ -44,6 +48,8 @@ enum Task {
     Protocols(protocols::Args),
     /// Startup and size.
     Startup(startup::Args),
+    /// The stateful API on the embedded store and Redis.
+    Stateful(stateful::Args),
     /// Write the kernel report from the records.
     Report(report::Args),
 }
@@ -54,6 +60,7 @@ fn main() -> Result<()> {
         Task::Serve(args) => serve::run(args),
         Task::Protocols(args) => protocols::run(args),
         Task::Startup(args) => startup::run(args),
+        Task::Stateful(args) => stateful::run(args),
         Task::Report(args) => report::run(args),
     }
 }

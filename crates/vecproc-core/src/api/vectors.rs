@@ -14,7 +14,7 @@
 //! | `GET /vectors/{id}` | 200 `{id, count, version, sorted, ttl, expires_at}` |
 //! | `GET /vectors/{id}/stats` | 200, byte-identical to `POST /stats` of the same values |
 //! | `POST /vectors/{id}/sort?order=asc\|desc` | 200 metadata |
-//! | `GET /vectors/{id}/values?offset=&limit=[&version=]` | 200 `{values, offset, total, version, next}` |
+//! | `GET /vectors/{id}/values?offset=&limit=[&version=]` | 200 `{values, offset, total, version, next}`; past the end an empty page |
 //! | `DELETE /vectors/{id}` | 204, then 404 |
 //!
 //! Every change is a compare-and-swap of the vector's header. Without
@@ -51,6 +51,8 @@ pub const MAX_PAGE: u64 = 100_000;
 pub const DEFAULT_TTL: u64 = 24 * 3600;
 /// The longest `?ttl=`: 30 days.
 pub const MAX_TTL: u64 = 30 * 24 * 3600;
+/// The largest `?version=` (2^53 - 1: every version is exact in JSON).
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
 /// `Retry-After` of a 503.
 pub const RETRY_AFTER_S: u32 = 1;
 /// A deleted vector's header.
@@ -318,7 +320,7 @@ fn route(method: &str, path_with_query: &str) -> Result<Op, ApiError> {
                     None => DEFAULT_PAGE,
                 },
                 version: param("version")
-                    .map(|v| number("version", v, u64::MAX))
+                    .map(|v| number("version", v, MAX_VERSION))
                     .transpose()?,
             })
         }
@@ -415,7 +417,10 @@ impl Pending {
         let Some(format) = self.format else {
             return Ok(Vec::new());
         };
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+        // Initial values are optional; an append's are not (an empty body
+        // is `bad_json`, as for `POST /stats`).
+        let optional = matches!(self.op, Op::Create { .. } | Op::Put { .. });
+        if optional && self.bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
         let values = parse_values(format, &self.bytes)?;
@@ -884,7 +889,9 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
                     )));
                 }
             }
-            let page = stored::page(&header, offset, limit).map_err(stored_error)?;
+            // Past the end is an empty last page, as at the end.
+            let page =
+                stored::page(&header, offset.min(header.count), limit).map_err(stored_error)?;
             let Some(chunks) = self.read_chunks(&page.chunks)? else {
                 if version.is_some() {
                     return Err(precondition_failed(format!(

@@ -224,6 +224,12 @@ fn the_articles_flow_matches_the_stateless_answers() {
         }
     }
     assert_eq!(paged, sorted);
+    let (status, past) = api.json("GET", &format!("{location}/values?offset=2000000"), "");
+    assert_eq!(
+        (status, past["values"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    assert_eq!(past["next"], serde_json::Value::Null);
     // A page across a change is refused, not torn.
     api.json("POST", &format!("{location}/values"), "[1]");
     let (status, body) = api.json("GET", &next, "");
@@ -328,7 +334,8 @@ fn expiry_limits_and_bad_requests() {
         ("GET", "/vectors/a.b", 400, "bad_query"),
         ("GET", "/vectors/nope", 404, "not_found"),
         ("GET", "/vectors/nope/stats", 404, "not_found"),
-        ("POST", "/vectors/nope/values", 404, "not_found"),
+        ("POST", "/vectors/nope/sort", 404, "not_found"),
+        ("DELETE", "/vectors/nope", 404, "not_found"),
         ("GET", "/vectors", 405, "method_not_allowed"),
         ("PATCH", "/vectors/x", 405, "method_not_allowed"),
         ("GET", "/vectors/x/nothing", 404, "not_found"),
@@ -344,6 +351,7 @@ fn expiry_limits_and_bad_requests() {
             "{method} {path}"
         );
     }
+    assert_eq!(api.json("POST", "/vectors/nope/values", "[1]").0, 404);
     let too_many = vec![0u8; 8 * (MAX_VALUES_PER_REQUEST + 1)];
     let r = api.call(
         "POST",
@@ -354,6 +362,13 @@ fn expiry_limits_and_bad_requests() {
     assert_eq!((r.status, code(&r).as_str()), (413, "vector_too_large"));
     let r = api.call("POST", "/vectors", &[("content-type", "text/plain")], b"1");
     assert_eq!(r.status, 415);
+    api.call("PUT", "/vectors/x", &[], b"");
+    let r = api.call("POST", "/vectors/x/values", &[], b"");
+    assert_eq!(
+        (r.status, code(&r).as_str()),
+        (400, "bad_json"),
+        "an append needs values"
+    );
 
     api.store.down.set(true);
     let r = api.call("POST", "/vectors", &[], b"");
