@@ -173,6 +173,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         "fixtures/misbehaving-p3.wasm",
     )?;
     publish_artifact(&built("fixtures", "platform"), "fixtures/platform.wasm")?;
+    publish_artifact(&built("fixtures", "kv-draft"), "fixtures/kv-draft.wasm")?;
     // The fixture imports a growable table (`tables`), which Rust cannot
     // provide: a hand-written component does, plugged in with wac.
     let grower = out.join("fixtures/table-grower.wasm");

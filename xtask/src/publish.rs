@@ -1,7 +1,8 @@
-//! `cargo xtask publish --registry HOST:PORT [--sign KEY.pem]`: push the three
+//! `cargo xtask publish --registry HOST:PORT [--sign KEY.pem]`: push the four
 //! components to an OCI registry with the real `wkg`, as the packages
-//! `vecproc:vector-processor`, `vecproc:http-api` and `vecproc:vector-service`
-//! at the crate version, i.e. `HOST:PORT/vecproc/<name>:<version>`.
+//! `vecproc:vector-processor`, `vecproc:http-api`, `vecproc:vector-service`
+//! and `vecproc:vector-store-service` (the stateful service) at the crate
+//! version, i.e. `HOST:PORT/vecproc/<name>:<version>`.
 //!
 //! - `wkg oci push` writes the CNCF Wasm artifact (config
 //!   `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) and
@@ -60,7 +61,7 @@ struct Package {
     description: Option<&'static str>,
 }
 
-const PACKAGES: [Package; 3] = [
+const PACKAGES: [Package; 4] = [
     Package {
         name: "vector-processor",
         krate: "vector-processor",
@@ -77,6 +78,15 @@ const PACKAGES: [Package; 3] = [
         description: Some(
             "The vector processor's JSON HTTP API: http-api composed with vector-processor, \
              a wasi:http/proxy component.",
+        ),
+    },
+    Package {
+        name: "vector-store-service",
+        krate: "http-api",
+        description: Some(
+            "The vector processor's JSON HTTP API plus the stateful /vectors API over \
+             wasi:keyvalue@0.2.0-draft2 (host-runner -S keyvalue, Spin): http-api's stateful \
+             build composed with vector-processor.",
         ),
     },
 ];

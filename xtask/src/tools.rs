@@ -53,7 +53,7 @@ pub const WASMTIME: Tool = Tool {
     features: Some(
         "serve,run,cranelift,cache,pooling-allocator,parallel-compilation,logging,\
          component-model,component-model-async,backtrace,addr2line,demangle,wat,\
-         coredump,debug-builtins,profiling,wasi-config",
+         coredump,debug-builtins,profiling,wasi-config,wasi-keyvalue",
     ),
     minutes: 8,
 };

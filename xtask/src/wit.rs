@@ -11,9 +11,11 @@
 //! `wasi`: its `wit/deps/wasi-keyvalue-2024-10-17` becomes
 //! `wit/deps/keyvalue-2024-10-17`.
 //!
-//! `wasi:config` (for the `platform` test fixture) comes from the crate that
-//! serves it, `wasmtime-wasi-config`, which host-runner depends on: cargo has
-//! its source already, and `cargo metadata` says where.
+//! `wasi:config` and `wasi:keyvalue@0.2.0-draft` (for the `platform` and
+//! `kv-draft` test fixtures) come from the crates that serve them,
+//! `wasmtime-wasi-config` and `wasmtime-wasi-keyvalue`, which host-runner
+//! depends on: cargo has their source already, and `cargo metadata` says
+//! where.
 
 use std::fs;
 use std::path::Path;
@@ -96,12 +98,25 @@ pub fn fetch(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The fixture that imports `wasi:config/store`.
-const CONFIG_FIXTURE: &str = "tests/fixtures/platform";
+/// WIT that fixtures take from the crates host-runner serves it with:
+/// (crate, its directory, the fixture's directory it goes to).
+const FIXTURE_WIT: [(&str, &str, &str); 2] = [
+    (
+        "wasmtime-wasi-config",
+        "wit/deps/config",
+        "tests/fixtures/platform/wit/deps/config",
+    ),
+    (
+        "wasmtime-wasi-keyvalue",
+        "wit/deps/keyvalue",
+        "tests/fixtures/kv-draft/wit/deps/keyvalue",
+    ),
+];
 
-/// Copies the `wasi:config` WIT that host-runner serves into the `platform`
-/// fixture's ignored `wit/deps/config/`, from the wasmtime-wasi-config
-/// package cargo resolved for host-runner.
+/// Copies the `wasi:config` and `wasi:keyvalue@0.2.0-draft` WIT that
+/// host-runner serves (with the crates `wasmtime serve` uses) into the
+/// `platform` and `kv-draft` fixtures' ignored `wit/deps/`, from the
+/// packages cargo resolved for host-runner.
 pub fn fetch_config(root: &Path) -> Result<()> {
     let metadata = crate::run::output(crate::run::cargo().current_dir(root).args([
         "metadata",
@@ -111,28 +126,33 @@ pub fn fetch_config(root: &Path) -> Result<()> {
     ]))
     .context("cargo metadata failed (run it in the repository to see why)")?;
     let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
-    let manifest = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == "wasmtime-wasi-config")
-        .and_then(|p| p["manifest_path"].as_str())
-        .context("cargo metadata lists no wasmtime-wasi-config (host-runner's dependency)")?;
-    let source = Path::new(manifest)
-        .parent()
-        .expect("a manifest is in a directory")
-        .join("wit/deps/config");
-    if !source.is_dir() {
-        bail!(
-            "{} is missing: the wasmtime-wasi-config crate's layout changed",
-            source.display()
-        );
+    for (krate, dir, to) in FIXTURE_WIT {
+        let manifest = metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == krate)
+            .and_then(|p| p["manifest_path"].as_str())
+            .with_context(|| {
+                format!("cargo metadata lists no {krate} (host-runner's dependency)")
+            })?;
+        let source = Path::new(manifest)
+            .parent()
+            .expect("a manifest is in a directory")
+            .join(dir);
+        if !source.is_dir() {
+            bail!(
+                "{} is missing: the {krate} crate's layout changed",
+                source.display()
+            );
+        }
+        let deps = root.join(to);
+        if deps.exists() {
+            fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
+        }
+        copy_dir(&source, &deps)?;
     }
-    let deps = root.join(CONFIG_FIXTURE).join("wit/deps/config");
-    if deps.exists() {
-        fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
-    }
-    copy_dir(&source, &deps)
+    Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

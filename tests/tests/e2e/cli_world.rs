@@ -8,9 +8,9 @@
 //! `-S inherit-network`), stdio with and without prefixes, a sleep under
 //! `-Wtimeout`, large echoes, the outgoing-body options, `exit`, the
 //! per-store limits and the field size limit. `-S nn`, which neither build
-//! has, is refused by both and its cases skipped with that reason; the
-//! pinned `wasmtime serve` refuses `-S keyvalue` too, which host-runner
-//! serves (`keyvalue.rs`; `-S config` is served by both: `platform.rs`).
+//! has, is refused by both and its cases skipped with that reason
+//! (`-S config` is served by both: `platform.rs`; `-S keyvalue` too:
+//! `keyvalue.rs`).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -374,26 +374,18 @@ fn the_field_size_limit_applies_alike() {
     }
 }
 
-/// `-S keyvalue` and `-S nn` need Wasmtime features that the pinned
-/// `wasmtime serve` is installed without (the serve features and
-/// wasi-config only, `xtask/src/tools.rs`); host-runner does not build
-/// wasi-nn either. So upstream's serve cases for those interfaces cannot
-/// run against `wasmtime serve` here; this test pins down why (its own
-/// refusal, exit 1 before anything is served, and host-runner's for `nn`)
-/// and says that they are skipped. host-runner's `-S keyvalue` is tested
-/// in `keyvalue.rs`.
+/// `-S nn` needs a Wasmtime feature that the pinned `wasmtime serve` is
+/// installed without (the serve features, wasi-config and wasi-keyvalue
+/// only, `xtask/src/tools.rs`), and host-runner does not build wasi-nn
+/// either. So upstream's serve cases for that interface cannot run against
+/// either server here; this test pins down why (each server's own refusal,
+/// exit 1 before anything is served) and says that they are skipped.
 #[test]
-fn keys_for_interfaces_not_built_are_refused_by_both_and_their_cases_skipped() {
-    let compiled_out = [
-        (
-            "keyvalue",
-            "support for wasi-keyvalue was disabled at compile time",
-        ),
-        (
-            "nn",
-            "Cannot enable wasi-nn when the binary is not compiled with this feature.",
-        ),
-    ];
+fn a_key_for_an_interface_not_built_is_refused_by_both_and_its_cases_skipped() {
+    let compiled_out = [(
+        "nn",
+        "Cannot enable wasi-nn when the binary is not compiled with this feature.",
+    )];
     for (key, wasmtime_says) in compiled_out {
         let flag = format!("-S{key}");
         let mut cmd = command("wasmtime serve");
@@ -406,13 +398,6 @@ fn keys_for_interfaces_not_built_are_refused_by_both_and_their_cases_skipped() {
             Some(format!("Error: {wasmtime_says}").as_str()),
             "wasmtime serve {flag}"
         );
-        if key == "keyvalue" {
-            eprintln!(
-                "skipped: upstream's wasi-keyvalue serve cases under wasmtime serve, which \
-                 refuses {flag} ({wasmtime_says})"
-            );
-            continue;
-        }
         let mut cmd = command("host-runner serve");
         cmd.args(["serve", "--addr=127.0.0.1:0", &flag])
             .arg(guest());

@@ -6,8 +6,10 @@
 //! appenders on one vector (and on two nodes sharing one Redis) losing
 //! nothing, `kill -9` during appends losing nothing acknowledged, a Redis
 //! outage answered 503 and recovered without a restart, expiry, and the
-//! startup errors. `wasmtime serve` 48 cannot link draft2: its message is
-//! pinned here (the README quotes it).
+//! startup errors. Wasmtime's own `wasi:keyvalue@0.2.0-draft` (the
+//! `kv-draft` fixture) answers as under `wasmtime serve -S keyvalue`, and
+//! `wasmtime serve` 48 cannot link draft2: its message is pinned here
+//! (docs/stateful.md quotes it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -550,13 +552,73 @@ fn ids_expiry_and_startup_errors() {
     );
 }
 
-/// `wasmtime serve` 48 has no draft2 (and the pinned build no keyvalue at
-/// all): the stateful service fails to link, with this message, which the
-/// README quotes.
+/// Wasmtime's own interface, `wasi:keyvalue@0.2.0-draft` (the `kv-draft`
+/// fixture), under both servers with the same flags: the same answers,
+/// byte for byte. Each request sees a fresh copy of the
+/// `-S keyvalue-in-memory-data` seed (so a write never outlives its
+/// request), `increment`, `get-many` and `list-keys` work, and a bucket
+/// other than `""` is `no-such-store`.
+#[test]
+fn wasmtimes_draft_answers_as_under_wasmtime_serve() {
+    let fixture = artifact("fixtures/kv-draft.wasm");
+    let seed = [
+        "-Skeyvalue",
+        "-Skeyvalue-in-memory-data=hits=41",
+        "-Skeyvalue-in-memory-data=other=x",
+    ];
+    let state = temp_dir("kv-draft").display().to_string();
+    let mut ours: Vec<&str> = seed.to_vec();
+    ours.extend(["--state-dir", &state]);
+    let servers = [
+        ("wasmtime serve", Server::wasmtime(&fixture, &seed)),
+        ("host-runner", Server::host_runner(&fixture, &ours)),
+    ];
+    let mut answers = Vec::new();
+    for (name, server) in &servers {
+        let got: Vec<(u16, String)> = [
+            "/bump?key=hits",
+            "/bump?key=hits",
+            "/bump?key=new",
+            "/open?bucket=",
+            "/open?bucket=default",
+        ]
+        .iter()
+        .map(|p| {
+            let r = get(&server.url(p));
+            (r.status, String::from_utf8_lossy(&r.body).into_owned())
+        })
+        .collect();
+        eprintln!("{name}: {got:?}");
+        answers.push(got);
+    }
+    let hits = "before=41\nafter=42\nincremented=52\nmany=1\nkeys=hits,other\n".to_string();
+    assert_eq!(
+        answers[0],
+        [
+            (200, hits.clone()),
+            (200, hits),
+            (
+                200,
+                "before=none\nafter=1\nincremented=11\nmany=1\nkeys=hits,new,other\n".into()
+            ),
+            (200, "ok\n".into()),
+            (200, "no-such-store\n".into()),
+        ],
+        "wasmtime serve"
+    );
+    assert_eq!(
+        answers[1], answers[0],
+        "host-runner answers as wasmtime serve"
+    );
+}
+
+/// `wasmtime serve` 48 has no draft2 (its `-S keyvalue` is the draft): the
+/// stateful service fails to link, with this message, which
+/// docs/stateful.md quotes.
 #[test]
 fn wasmtime_serve_cannot_link_draft2() {
     let out = run_for(
-        serve_command(&wasmtime_bin(), &service(), &[]),
+        serve_command(&wasmtime_bin(), &service(), &["-Skeyvalue"]),
         Duration::from_secs(60),
     );
     assert_ne!(out.code, 0);

@@ -19,7 +19,12 @@ use vecproc_tests::{artifact, host_runner_bin, post_json, Server};
 use crate::composition::interface;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const NAMES: [&str; 3] = ["vector-processor", "http-api", "vector-service"];
+const NAMES: [&str; 4] = [
+    "vector-processor",
+    "http-api",
+    "vector-service",
+    "vector-store-service",
+];
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// `cargo xtask publish --no-build --registry ADDR [extra]`.
@@ -39,7 +44,7 @@ fn publish(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Output 
     run_for(cmd, Duration::from_secs(300))
 }
 
-/// Publishes and returns the three printed references, in `NAMES` order.
+/// Publishes and returns the four printed references, in `NAMES` order.
 fn publish_ok(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     let out = publish(registry, extra, env);
     assert_eq!(
@@ -48,7 +53,7 @@ fn publish_ok(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Vec<
         out.stdout, out.stderr
     );
     let refs: Vec<String> = out.stdout.lines().map(str::to_string).collect();
-    assert_eq!(refs.len(), 3, "{}", out.stdout);
+    assert_eq!(refs.len(), NAMES.len(), "{}", out.stdout);
     for (r, name) in refs.iter().zip(NAMES) {
         let prefix = format!("oci://{}/vecproc/{name}:0.1.0@sha256:", registry.addr);
         assert!(r.starts_with(&prefix), "{r} does not start with {prefix}");
