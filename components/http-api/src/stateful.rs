@@ -90,6 +90,14 @@ impl Store for Kv {
         batch::delete_many(&self.0, &keys).map_err(fault)
     }
 
+    fn list_keys(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), StoreFault> {
+        let page = self.0.list_keys(cursor.as_deref()).map_err(fault)?;
+        Ok((page.keys, page.cursor))
+    }
+
     fn watch(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreFault> {
         let cas = atomics::Cas::new(&self.0, key).map_err(fault)?;
         let current = cas.current().map_err(fault)?;

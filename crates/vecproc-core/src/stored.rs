@@ -13,6 +13,9 @@
 //!   little-endian f64. `TAG` is unique to the attempt that wrote it, so a
 //!   chunk's key names contents that never change.
 //!
+//! A tag starts with the time its attempt began, so a sweep can delete a
+//! chunk that no header names once it is older than any attempt can be.
+//!
 //! A change writes its new chunks under fresh keys, then swaps the header
 //! in one compare-and-swap; a writer that loses the swap has changed
 //! nothing a reader can see (its chunks are unreferenced; it deletes them
@@ -109,6 +112,53 @@ pub fn check_id(id: &str) -> Result<(), StoredError> {
 /// bits, so ids cannot be guessed or enumerated).
 pub fn random_id(random: [u8; 16]) -> String {
     random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A write tag: when the attempt began (Unix milliseconds, hex) and 8
+/// random bytes, so a sweep can tell a chunk abandoned by a writer that
+/// died from one whose header swap is still to come ([`tag_time`]).
+pub fn write_tag(now_ms: u64, random: [u8; 8]) -> String {
+    format!("{now_ms:x}-{}", random_tag(random))
+}
+
+/// When the attempt that wrote a chunk began, from a [`write_tag`].
+pub fn tag_time(tag: &str) -> Option<u64> {
+    u64::from_str_radix(tag.split_once('-')?.0, 16).ok()
+}
+
+/// What a key of the store holds, for the sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind<'a> {
+    /// `vec:ID`.
+    Header {
+        /// The vector.
+        id: &'a str,
+    },
+    /// `vec:ID:N:TAG`.
+    Chunk {
+        /// The vector.
+        id: &'a str,
+        /// When it was written ([`tag_time`]), if its tag says.
+        written_ms: Option<u64>,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// Reads a key this module wrote.
+pub fn classify_key(key: &str) -> KeyKind<'_> {
+    let Some(rest) = key.strip_prefix("vec:") else {
+        return KeyKind::Other;
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    match parts.as_slice() {
+        [id] if check_id(id).is_ok() => KeyKind::Header { id },
+        [id, n, tag] if check_id(id).is_ok() && n.parse::<usize>().is_ok() => KeyKind::Chunk {
+            id,
+            written_ms: tag_time(tag),
+        },
+        _ => KeyKind::Other,
+    }
 }
 
 /// A write tag from 8 random bytes.

@@ -116,6 +116,32 @@ impl Redis {
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
+    /// The keys matching a glob `pattern` (Redis's KEYS), for tests to see
+    /// what a server left in the store.
+    pub fn keys(&self, pattern: &str) -> std::io::Result<Vec<String>> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "*2\r\n$4\r\nKEYS\r\n${}\r\n{pattern}\r\n", pattern.len())?;
+        let mut reader = std::io::BufReader::new(s);
+        let mut line = String::new();
+        let mut read_line = |line: &mut String| -> std::io::Result<String> {
+            line.clear();
+            std::io::BufRead::read_line(&mut reader, line)?;
+            Ok(line.trim_end().to_string())
+        };
+        let head = read_line(&mut line)?;
+        let n: usize = head
+            .strip_prefix('*')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("KEYS answered {head:?}")))?;
+        let mut keys = Vec::with_capacity(n);
+        for _ in 0..n {
+            let _len = read_line(&mut line)?;
+            keys.push(read_line(&mut line)?);
+        }
+        Ok(keys)
+    }
+
     /// Stops it at once (SIGKILL), as a crash or an outage would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

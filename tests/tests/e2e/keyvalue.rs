@@ -552,6 +552,61 @@ fn ids_expiry_and_startup_errors() {
     );
 }
 
+/// Vectors that expire and are never asked for again are reclaimed by the
+/// sweep that later creates run: on Redis, whose keys the test lists while
+/// host-runner runs, their chunks are gone and their headers tombstones.
+#[test]
+fn expired_vectors_nobody_asks_for_are_swept() {
+    let backend = Backend::redis();
+    let server = backend.serve(&[]);
+    let Backend::Redis(redis) = &backend else {
+        unreachable!()
+    };
+    let octets = [("content-type", "application/octet-stream")];
+    let mut ids = Vec::new();
+    for seed in 0..3 {
+        let r = request(
+            "POST",
+            &server.url("/vectors?ttl=1"),
+            &octets,
+            Some(&binary(&values(20_000, seed))),
+        );
+        assert_eq!(r.status, 201);
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    let chunks_of = |id: &str| {
+        redis
+            .keys(&format!("host-runner:default:vec:{id}:*"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        ids.iter().all(|id| chunks_of(id) == 3),
+        "20,000 values are 3 chunks"
+    );
+    thread::sleep(Duration::from_millis(1200));
+    let keep = create(&server);
+    for _ in 0..4 {
+        create(&server);
+    }
+    for id in &ids {
+        assert_eq!(
+            chunks_of(id),
+            0,
+            "{id}: chunks left after expiry and sweeps"
+        );
+        let header = redis
+            .keys(&format!("host-runner:default:vec:{id}"))
+            .unwrap();
+        assert_eq!(header.len(), 1, "the tombstone stays");
+    }
+    assert_eq!(
+        get(&server.url(&keep)).status,
+        200,
+        "live vectors are untouched"
+    );
+}
+
 /// Wasmtime's own interface, `wasi:keyvalue@0.2.0-draft` (the `kv-draft`
 /// fixture), under both servers with the same flags: the same answers,
 /// byte for byte. Each request sees a fresh copy of the

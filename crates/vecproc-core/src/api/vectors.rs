@@ -26,7 +26,10 @@
 //! swap too, so it cannot erase a vector created at the same moment), and
 //! its chunks are deleted. Vectors expire after `ttl` seconds without a
 //! change (default [`DEFAULT_TTL`], at most [`MAX_TTL`]): an expired vector
-//! answers 404 and is removed by the first request that finds it. The TTL
+//! answers 404 and is removed by the first request that finds it, or by
+//! the sweep ([`sweep_step`]): every create, and one other change in
+//! [`SWEEP_EVERY`], also looks at the next page of the bucket's keys and
+//! removes the expired vectors and the abandoned chunks on it. The TTL
 //! lives in the header because a vector is many keys: a per-key TTL in the
 //! store would let old chunks expire under a live header.
 
@@ -57,6 +60,14 @@ pub const MAX_VERSION: u64 = (1 << 53) - 1;
 pub const RETRY_AFTER_S: u32 = 1;
 /// A deleted vector's header.
 const TOMBSTONE: &[u8] = b"{\"deleted\":true}";
+/// Where the sweep keeps its place in the bucket.
+pub const SWEEP_CURSOR: &str = "sweep:cursor";
+/// How old an unreferenced chunk must be before the sweep deletes it: far
+/// longer than any request may run (host-runner stops a guest after 60 s by
+/// default), so a writer's chunks are never deleted before its swap.
+pub const ORPHAN_GRACE_MS: u64 = 10 * 60 * 1000;
+/// Besides every create, one change in this many also runs a sweep step.
+pub const SWEEP_EVERY: u64 = 32;
 
 /// The store failed or cannot be reached (a 503).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +85,11 @@ pub trait Store {
     fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreFault>;
     /// Deletes the keys.
     fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreFault>;
+    /// A page of the bucket's keys after `cursor`, and the next cursor.
+    fn list_keys(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), StoreFault>;
     /// The value of `key` and a handle to swap it.
     fn watch(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreFault>;
     /// Sets the watched key to `value` if it still holds what was seen;
@@ -443,6 +459,28 @@ impl Pending {
         processor: &impl Processor,
     ) -> Result<Reply, ApiError> {
         let ctx = Ctx { store, env };
+        let reply = self.dispatch(&ctx, processor)?;
+        // Reclaim what expiry and dead writers leave behind, a page at a
+        // time, on the requests that write anyway.
+        let sweep = match self.op {
+            Op::Create { .. } => true,
+            Op::Put { .. } | Op::Append { .. } | Op::Sort { .. } | Op::Delete { .. } => {
+                u64::from_le_bytes(env.random8()).is_multiple_of(SWEEP_EVERY)
+            }
+            _ => false,
+        };
+        if sweep {
+            let _ = sweep_step(store, env);
+        }
+        Ok(reply)
+    }
+
+    fn dispatch<S: Store, E: Env>(
+        &self,
+        ctx: &Ctx<'_, S, E>,
+        processor: &impl Processor,
+    ) -> Result<Reply, ApiError> {
+        let env = ctx.env;
         match &self.op {
             Op::Create { ttl } => {
                 let values = self.values()?;
@@ -595,7 +633,7 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
     }
 
     fn tag(&self) -> String {
-        stored::random_tag(self.env.random8())
+        stored::write_tag(self.env.now_ms(), self.env.random8())
     }
 
     /// A short random pause before attempt `n` again: up to 2^n ms, at
@@ -650,18 +688,10 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
             )
             .map_err(stored_error)?;
             self.stamp(&mut change.header, ttl);
-            self.store
-                .set_many(change.writes.clone())
-                .map_err(unavailable)?;
-            if self
-                .store
-                .swap(cas, change.header.to_bytes())
-                .map_err(unavailable)?
-            {
-                self.discard(garbage);
-                return Ok((change.header, created));
+            change.garbage = garbage;
+            if let Some(header) = self.commit(cas, change, id, None)? {
+                return Ok((header, created));
             }
-            self.discard(change.written().map(str::to_string).collect());
             if only_new {
                 return Err(precondition_failed(format!(
                     "vector {id:?} was created by another request"
@@ -708,14 +738,7 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
                     return Err(not_found(id));
                 }
             };
-            if let Some(Precondition::Version(v)) = if_match {
-                if v != header.version {
-                    return Err(precondition_failed(format!(
-                        "vector {id:?} is at version {}, not {v}",
-                        header.version
-                    )));
-                }
-            }
+            check_version(id, &header, if_match)?;
             let tail = match header.partial_tail() {
                 Some(k) => match self.store.get(k).map_err(unavailable)? {
                     Some(bytes) => Some(stored::decode(&bytes).map_err(stored_error)?),
@@ -731,26 +754,44 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
             let mut change = plan(&header, tail.as_deref(), &self.tag()).map_err(stored_error)?;
             let ttl = change.header.ttl.unwrap_or(DEFAULT_TTL);
             self.stamp(&mut change.header, ttl);
-            self.store
-                .set_many(change.writes.clone())
-                .map_err(unavailable)?;
-            if self
-                .store
-                .swap(cas, change.header.to_bytes())
-                .map_err(unavailable)?
-            {
-                self.discard(change.garbage);
-                return Ok(change.header);
-            }
-            self.discard(change.written().map(str::to_string).collect());
-            if matches!(if_match, Some(Precondition::Version(_))) {
-                return Err(precondition_failed(format!(
-                    "vector {id:?} changed while this request was applied; nothing was changed"
-                )));
+            if let Some(header) = self.commit(cas, change, id, if_match)? {
+                return Ok(header);
             }
             self.back_off(attempt);
         }
         Err(conflict(id))
+    }
+
+    /// Writes `change`'s chunks and swaps its header in against `cas`: the
+    /// new header if the swap won. If another change won, the chunks are
+    /// deleted again and the answer is `None` (plan again), or 412 when
+    /// `If-Match` pinned the version.
+    fn commit(
+        &self,
+        cas: S::Cas,
+        mut change: stored::Change,
+        id: &str,
+        if_match: Option<Precondition>,
+    ) -> Result<Option<Header>, ApiError> {
+        let written: Vec<String> = change.written().map(str::to_string).collect();
+        self.store
+            .set_many(std::mem::take(&mut change.writes))
+            .map_err(unavailable)?;
+        if self
+            .store
+            .swap(cas, change.header.to_bytes())
+            .map_err(unavailable)?
+        {
+            self.discard(change.garbage);
+            return Ok(Some(change.header));
+        }
+        self.discard(written);
+        if matches!(if_match, Some(Precondition::Version(_))) {
+            return Err(precondition_failed(format!(
+                "vector {id:?} changed while this request was applied; nothing was changed"
+            )));
+        }
+        Ok(None)
     }
 
     /// Turns an expired header into a tombstone (by swap, so a vector
@@ -823,14 +864,7 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
                 Found::Live(h) => h,
                 Found::Absent { .. } => return Err(not_found(id)),
             };
-            if let Some(Precondition::Version(v)) = if_match {
-                if v != header.version {
-                    return Err(precondition_failed(format!(
-                        "vector {id:?} is at version {}, not {v}",
-                        header.version
-                    )));
-                }
-            }
+            check_version(id, &header, if_match)?;
             let wanted = match order {
                 SortOrder::Ascending => "asc",
                 SortOrder::Descending => "desc",
@@ -850,22 +884,8 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
             let mut change = stored::replace(id, &header, &sorted, Some(order), &self.tag())
                 .map_err(stored_error)?;
             self.stamp(&mut change.header, header.ttl.unwrap_or(DEFAULT_TTL));
-            self.store
-                .set_many(change.writes.clone())
-                .map_err(unavailable)?;
-            if self
-                .store
-                .swap(cas, change.header.to_bytes())
-                .map_err(unavailable)?
-            {
-                self.discard(change.garbage);
-                return Ok(change.header);
-            }
-            self.discard(change.written().map(str::to_string).collect());
-            if matches!(if_match, Some(Precondition::Version(_))) {
-                return Err(precondition_failed(format!(
-                    "vector {id:?} changed while it was being sorted; nothing was changed"
-                )));
+            if let Some(header) = self.commit(cas, change, id, if_match)? {
+                return Ok(header);
             }
             self.back_off(attempt);
         }
@@ -941,14 +961,7 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
                     return Err(not_found(id));
                 }
             };
-            if let Some(Precondition::Version(v)) = if_match {
-                if v != header.version {
-                    return Err(precondition_failed(format!(
-                        "vector {id:?} is at version {}, not {v}",
-                        header.version
-                    )));
-                }
-            }
+            check_version(id, &header, if_match)?;
             if self
                 .store
                 .swap(cas, TOMBSTONE.to_vec())
@@ -965,6 +978,105 @@ impl<S: Store, E: Env> Ctx<'_, S, E> {
             self.back_off(attempt);
         }
         Err(conflict(id))
+    }
+}
+
+/// What one sweep step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Keys looked at.
+    pub keys: usize,
+    /// Expired vectors turned into tombstones (their chunks deleted).
+    pub expired: usize,
+    /// Chunks no header names, older than [`ORPHAN_GRACE_MS`], deleted.
+    pub orphans: usize,
+    /// Whether the step reached the end of the bucket (the next starts over).
+    pub wrapped: bool,
+}
+
+/// One step of the sweep: the next page of the bucket's keys (from where
+/// the last step stopped, kept under [`SWEEP_CURSOR`]). Expired vectors on
+/// it are removed as a request finding them would (a swap to a tombstone,
+/// then their chunks), and chunks that no live header names and that are
+/// older than [`ORPHAN_GRACE_MS`] (left by a writer that lost its swap and
+/// died before cleaning up, or by a crash) are deleted.
+pub fn sweep_step<S: Store>(store: &S, env: &impl Env) -> Result<Swept, StoreFault> {
+    let ctx = Ctx { store, env };
+    let cursor = store
+        .get(SWEEP_CURSOR)?
+        .and_then(|b| String::from_utf8(b).ok());
+    let (keys, next) = store.list_keys(cursor)?;
+    let mut swept = Swept {
+        keys: keys.len(),
+        wrapped: next.is_none(),
+        ..Swept::default()
+    };
+    let mut ids: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| match stored::classify_key(k) {
+            stored::KeyKind::Header { id } | stored::KeyKind::Chunk { id, .. } => Some(id),
+            stored::KeyKind::Other => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let header_keys: Vec<String> = ids.iter().map(|id| stored::header_key(id)).collect();
+    let headers = store.get_many(&header_keys)?;
+    let mut live = std::collections::HashMap::new();
+    for ((id, key), bytes) in ids.iter().zip(&header_keys).zip(headers) {
+        match ctx.classify(bytes.as_deref()) {
+            Ok(Found::Live(h)) => {
+                live.insert(*id, h);
+            }
+            Ok(Found::Absent { expired: Some(_) }) => {
+                let (again, cas) = store.watch(key)?;
+                if let Ok(Found::Absent { expired: Some(h) }) = ctx.classify(again.as_deref()) {
+                    if store.swap(cas, TOMBSTONE.to_vec())? {
+                        ctx.discard(h.chunks);
+                        swept.expired += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let now = env.now_ms();
+    let orphans: Vec<String> = keys
+        .iter()
+        .filter(|k| match stored::classify_key(k) {
+            stored::KeyKind::Chunk { id, written_ms } => {
+                let old = written_ms.is_none_or(|t| now.saturating_sub(t) > ORPHAN_GRACE_MS);
+                old && !live
+                    .get(id)
+                    .is_some_and(|h: &Header| h.chunks.iter().any(|c| c == *k))
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    swept.orphans = orphans.len();
+    if !orphans.is_empty() {
+        store.delete_many(orphans)?;
+    }
+    match next {
+        Some(c) => store.set_many(vec![(SWEEP_CURSOR.to_string(), c.into_bytes())])?,
+        None => store.delete_many(vec![SWEEP_CURSOR.to_string()])?,
+    }
+    Ok(swept)
+}
+
+/// 412 unless `if_match` is absent, `*`, or `header`'s version.
+fn check_version(
+    id: &str,
+    header: &Header,
+    if_match: Option<Precondition>,
+) -> Result<(), ApiError> {
+    match if_match {
+        Some(Precondition::Version(v)) if v != header.version => Err(precondition_failed(format!(
+            "vector {id:?} is at version {}, not {v}",
+            header.version
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -47,6 +47,22 @@ impl Store for MemStore {
         }
         Ok(())
     }
+    fn list_keys(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), StoreFault> {
+        self.check()?;
+        // Pages of 4 keys in order, the cursor the last key: many pages.
+        let mut keys: Vec<String> = self.map.borrow().keys().cloned().collect();
+        keys.sort();
+        let page: Vec<String> = keys
+            .into_iter()
+            .filter(|k| cursor.as_ref().is_none_or(|c| k > c))
+            .take(4)
+            .collect();
+        let next = (page.len() == 4).then(|| page[3].clone());
+        Ok((page, next))
+    }
     fn watch(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreFault> {
         let v = self.get(key)?;
         Ok((v.clone(), (key.to_string(), v)))
@@ -383,4 +399,120 @@ fn routes_only_its_own_paths() {
     assert!(is_vectors_path("/vectors/x/values"));
     assert!(!is_vectors_path("/vectorsx"));
     assert!(!is_vectors_path("/stats"));
+}
+
+#[test]
+fn the_sweep_removes_expired_vectors_and_abandoned_chunks_only() {
+    let api = Api::new();
+    // Three vectors: one expires, one stays, one is deleted.
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/vectors/gone?ttl=5",
+            &[("content-type", "application/json")],
+            b"[1, 2]"
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/vectors/kept",
+            &[("content-type", "application/json")],
+            b"[3]"
+        )
+        .status,
+        201
+    );
+    let kept_before: Vec<String> = api
+        .store
+        .map
+        .borrow()
+        .keys()
+        .filter(|k| k.starts_with("vec:kept"))
+        .cloned()
+        .collect();
+    // A chunk left by a writer that died long ago, and one whose writer may
+    // still be about to swap.
+    let now = api.env.now.get();
+    let old = stored::chunk_key(
+        "dead",
+        0,
+        &stored::write_tag(now - ORPHAN_GRACE_MS - 1, [1; 8]),
+    );
+    let young = stored::chunk_key("busy", 0, &stored::write_tag(now, [2; 8]));
+    let stale_of_kept = stored::chunk_key(
+        "kept",
+        0,
+        &stored::write_tag(now - ORPHAN_GRACE_MS - 1, [3; 8]),
+    );
+    api.store
+        .set_many(vec![
+            (old.clone(), vec![0; 8]),
+            (young.clone(), vec![0; 8]),
+            (stale_of_kept.clone(), vec![0; 8]),
+        ])
+        .unwrap();
+    api.env.now.set(now + 6_000);
+    // Sweep steps until the cursor wraps.
+    let mut total = Swept::default();
+    for _ in 0..100 {
+        let s = sweep_step(&api.store, &api.env).unwrap();
+        total.expired += s.expired;
+        total.orphans += s.orphans;
+        if s.wrapped {
+            break;
+        }
+    }
+    assert_eq!((total.expired, total.orphans), (1, 2), "{total:?}");
+    let keys: Vec<String> = {
+        let mut k: Vec<String> = api.store.map.borrow().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert!(
+        !keys.contains(&old) && !keys.contains(&stale_of_kept),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&young),
+        "a young chunk may still be swapped in"
+    );
+    for k in &kept_before {
+        assert!(keys.contains(k), "the live vector's {k} stays");
+    }
+    assert_eq!(
+        api.store.map.borrow().get("vec:gone").map(Vec::as_slice),
+        Some(TOMBSTONE)
+    );
+    assert!(!keys.iter().any(|k| k.starts_with("vec:gone:")), "{keys:?}");
+    assert!(
+        !keys.contains(&SWEEP_CURSOR.to_string()),
+        "a wrapped sweep starts over"
+    );
+    assert_eq!(api.json("GET", "/vectors/kept/stats", "").1["count"], 1);
+}
+
+#[test]
+fn keys_are_read_back() {
+    assert_eq!(
+        stored::classify_key("vec:ab-1"),
+        stored::KeyKind::Header { id: "ab-1" }
+    );
+    let tag = stored::write_tag(0x1234, [0; 8]);
+    assert_eq!(
+        stored::classify_key(&stored::chunk_key("ab", 3, &tag)),
+        stored::KeyKind::Chunk {
+            id: "ab",
+            written_ms: Some(0x1234)
+        }
+    );
+    for other in ["sweep:cursor", "vec:", "vec:a:b", "vec:a:x:t", "other"] {
+        assert_eq!(
+            stored::classify_key(other),
+            stored::KeyKind::Other,
+            "{other}"
+        );
+    }
 }
