@@ -408,8 +408,20 @@ static LIB_BACKTRACE_IS_OURS: std::sync::atomic::AtomicBool =
 
 /// Runs the command line; the binary only calls this.
 pub fn main() -> std::process::ExitCode {
+    run(std::env::args_os())
+}
+
+/// Runs `argv` (the program name first) as the command line would: what a
+/// container runtime's shim calls with `serve`, the flags from
+/// [`crate::container::env::serve_args`] and its component. A malformed
+/// command line exits as clap does (status 2, the message on stderr).
+pub fn run<I, T>(argv: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     no_host_backtraces_in_errors();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(argv);
     let _logging = crate::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
@@ -837,6 +849,12 @@ fn reload_on_sighup(certificates: Arc<crate::tls::Certificates>) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// `serve`'s arguments, for tools that read its flags (the container
+/// environment's names, [`crate::container::env`]).
+pub fn serve_command() -> clap::Command {
+    <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"))
 }
 
 /// The key-value stores' settings from the flags and `-S keyvalue-*`.

@@ -37,6 +37,7 @@ pub mod admission;
 pub mod capabilities;
 pub mod cli;
 pub mod compose;
+pub mod container;
 pub mod engine;
 pub mod handler;
 pub mod headers;

@@ -245,7 +245,8 @@ fn sixteen_concurrent_appenders_lose_nothing_on_both_backends() {
                             .map(|k| (c * 1_000_000 + b * 1_000 + k) as f64)
                             .collect();
                         if c % 2 == 0 {
-                            loop {
+                            for attempt in 0.. {
+                                assert!(attempt < 2_000, "client {c}: 2,000 refusals in a row");
                                 let etag = get(&server.url(&location))
                                     .header("etag")
                                     .unwrap()
@@ -335,7 +336,15 @@ fn appends_acknowledged_before_kill_9_survive_on_both_backends() {
                 }
             })
         };
+        let deadline = Instant::now() + Duration::from_secs(60);
         while acked.lock().unwrap().len() < 30 {
+            assert!(
+                Instant::now() < deadline && !appender.is_finished(),
+                "{}: 30 appends were not acknowledged ({} were): {}",
+                backend.name(),
+                acked.lock().unwrap().len(),
+                server.stderr()
+            );
             thread::sleep(Duration::from_millis(5));
         }
         let pid = server.pid();
