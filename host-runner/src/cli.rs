@@ -51,6 +51,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Sign a registry component (cosign key-pair format) and store the signature.
     Sign(SignArgs),
+    /// Push an OCI image whose root filesystem holds the component (the
+    /// entrypoint set), for node runtimes that cannot unpack a Wasm artifact
+    /// and run it through a shim (containerd before 1.6.25 / 1.7.7).
+    Image(ImageArgs),
 }
 
 /// Exit status when a registry says a reference does not exist.
@@ -382,6 +386,21 @@ struct SignArgs {
     registry: RegistryArgs,
 }
 
+#[derive(clap::Args)]
+struct ImageArgs {
+    /// The component file.
+    component: PathBuf,
+    /// Where to push the image: oci://HOST:PORT/REPO:TAG.
+    #[arg(value_parser = source)]
+    reference: Source,
+    /// The component's file name in the image, and so the entrypoint
+    /// (`/NAME`) [default: the component's file name].
+    #[arg(long, value_name = "NAME.wasm")]
+    file_name: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
 /// Keeps host backtraces out of the errors that requests produce, unless
 /// `RUST_LIB_BACKTRACE` asks for them.
 ///
@@ -420,8 +439,27 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    std::process::ExitCode::from(status(argv))
+}
+
+/// [`run`], returning the exit status as a number (a shim hands it to its
+/// container runtime): 0 after a clean stop (a drain included), 1 when the
+/// command failed (the reason on stderr), 2 for a malformed command line
+/// (clap's message on stderr; `--help` and `--version` print and give 0),
+/// [`EXIT_NOT_FOUND`] when a registry says a reference does not exist.
+pub fn status<I, T>(argv: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     no_host_backtraces_in_errors();
-    let cli = Cli::parse_from(argv);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
     let _logging = crate::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
@@ -429,15 +467,20 @@ where
         Command::Pull(args) => pull(args),
         Command::Inspect(args) => inspect(args),
         Command::Sign(args) => sign(args),
+        Command::Image(args) => image(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {e:#}");
             let not_found = e
                 .downcast_ref::<registry::FetchError>()
                 .is_some_and(|f| f.not_found);
-            std::process::ExitCode::from(if not_found { EXIT_NOT_FOUND } else { 1 })
+            if not_found {
+                EXIT_NOT_FOUND
+            } else {
+                1
+            }
         }
     }
 }
@@ -511,6 +554,37 @@ fn sign(args: SignArgs) -> Result<()> {
     let (digest, tag) = fetcher.sign(r, &key)?;
     println!("{}", r.pinned(&digest));
     eprintln!("Signed {digest} of {r}; signature stored under the tag {tag}");
+    Ok(())
+}
+
+fn image(args: ImageArgs) -> Result<()> {
+    let r = oci_only(&args.reference)?;
+    let component = registry::read_file(&args.component)?;
+    if component.bytes.get(..8) != Some(b"\0asm\x0d\0\x01\0".as_slice()) {
+        anyhow::bail!(
+            "{}: not a WebAssembly component (an image's shim serves components)",
+            args.component.display()
+        );
+    }
+    let file_name = match &args.file_name {
+        Some(name) => name.clone(),
+        None => args
+            .component
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let image = registry::image::Image::new(&file_name, &component.bytes)
+        .with_context(|| format!("{}", args.component.display()))?;
+    let fetcher = Fetcher::new(args.registry.options())?;
+    let digest = fetcher.push_image(r, image)?;
+    println!("{}", r.pinned(&digest));
+    eprintln!(
+        "Pushed an OCI image ({}/{}, entrypoint /{file_name}) of {} to {r}",
+        registry::image::OS,
+        registry::image::ARCHITECTURE,
+        args.component.display()
+    );
     Ok(())
 }
 
@@ -851,10 +925,15 @@ fn reload_on_sighup(certificates: Arc<crate::tls::Certificates>) -> Result<()> {
     Ok(())
 }
 
-/// `serve`'s arguments, for tools that read its flags (the container
-/// environment's names, [`crate::container::env`]).
+/// `serve`'s arguments, the global `--log-format` included, for tools that
+/// read its flags (the container environment's names,
+/// [`crate::container::env`]).
 pub fn serve_command() -> clap::Command {
-    <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"))
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    cli.build();
+    cli.find_subcommand("serve")
+        .expect("host-runner has a serve command")
+        .clone()
 }
 
 /// The key-value stores' settings from the flags and `-S keyvalue-*`.

@@ -43,6 +43,15 @@ pub fn ensure_redis() -> Result<()> {
     )
 }
 
+/// What the containerd shim's build needs: `protoc` (its task API's
+/// protobufs) and libseccomp's headers and library (youki's libcontainer),
+/// found through pkg-config.
+pub fn ensure_shim_build() -> Result<()> {
+    ensure("/usr/bin/protoc", &["protobuf-compiler"], &[])?;
+    ensure("/usr/bin/pkg-config", &["pkg-config"], &[])?;
+    ensure("/usr/include/seccomp.h", &["libseccomp-dev"], &[])
+}
+
 /// Installs `packages` when `binary` is missing; then stops and disables
 /// each of `services` the install may have started.
 pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<()> {

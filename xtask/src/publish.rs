@@ -18,8 +18,14 @@
 //!   otherwise unless `--insecure`.
 //! - `--sign` signs each pushed manifest digest with `host-runner sign`
 //!   (cosign key-pair format, stored under `sha256-<hex>.sig`).
+//! - Beside the two composed services, an OCI image for node runtimes that
+//!   cannot unpack a Wasm artifact (containerd before 1.6.25 / 1.7.7):
+//!   `HOST:PORT/vecproc/<name>-image:<version>`, pushed by `host-runner
+//!   image` (the component as `/<name>.wasm` in the rootfs, the entrypoint
+//!   set, platform `wasip2/wasm`). Not signed: `--verify-key` checks
+//!   artifacts; containerd checks the image's digests as it pulls.
 //!
-//! Prints one line per component on stdout:
+//! Prints one line per component and image on stdout:
 //! `oci://HOST:PORT/vecproc/<name>:<version>@sha256:<hex>`.
 
 use std::path::{Path, PathBuf};
@@ -303,6 +309,33 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
             }
         }
         published.push(pinned);
+        // Beside each composed service, the OCI image node runtimes pull
+        // (`host-runner image`): the component in the rootfs, the
+        // entrypoint set. Its tag is new whenever the artifact's is, which
+        // was checked above.
+        if pkg.name.ends_with("service") {
+            let image = format!(
+                "oci://{}/vecproc/{}-image:{}",
+                args.registry, pkg.name, meta.version
+            );
+            step(&format!(
+                "pushing the OCI image {image} (host-runner image)"
+            ));
+            let out = Command::new(&host_runner)
+                .arg("image")
+                .arg(&file)
+                .arg(&image)
+                .args(&registry_flags)
+                .output()
+                .with_context(|| format!("could not run {}", host_runner.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "pushing {image} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            published.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
     }
     for line in &published {
         println!("{line}");

@@ -33,6 +33,9 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     // host-runner's wasi:keyvalue bindings read the fetched WIT, so even
     // clippy needs it.
     crate::wit::fetch(root)?;
+    // The containerd shim's build needs protoc and libseccomp (runwasi's
+    // library), so even clippy does.
+    apt::ensure_shim_build()?;
     if !args.no_lint {
         step("checking formatting (cargo fmt --check: the root workspace and fuzz/)");
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
@@ -136,10 +139,24 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             .args(["--", "-D", "warnings"]))?;
     }
 
-    step("building host-runner for the end-to-end suites");
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "-p", "host-runner"]))?;
+    // containerd.rs: Debian's containerd and runc, started by the suite on
+    // a private socket.
+    apt::ensure(
+        "/usr/bin/containerd",
+        &["containerd", "runc"],
+        &[apt::Service {
+            name: "containerd",
+            packaged_cmdline: "^/usr/bin/containerd$",
+        }],
+    )?;
+    step("building host-runner and its containerd shim for the end-to-end suites");
+    run(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "host-runner",
+        "-p",
+        "containerd-shim-host-runner",
+    ]))?;
     step("running unit, guest and end-to-end tests (cargo test --workspace)");
     run(cargo()
         .current_dir(root)
@@ -149,6 +166,10 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             crate::paths::target().join("debug/host-runner"),
         )
         .env("VECPROC_WKG", &wkg)
+        .env(
+            "VECPROC_SHIM",
+            crate::paths::target().join("debug/containerd-shim-host-runner-v1"),
+        )
         .env("VECPROC_XTASK", std::env::current_exe()?)
         .args(["test", "--workspace"]))?;
     step("replaying the fuzz targets' committed seeds (fuzz/, cargo test, stable)");

@@ -9,6 +9,8 @@
 //!   when dropped;
 //! - [`registry`]: Debian's `docker-registry` on a free loopback port,
 //!   anonymous or behind htpasswd, its storage removed when dropped;
+//! - [`containerd`]: Debian's containerd on a private socket, with
+//!   host-runner's shim on its `PATH`, cleaned up when dropped;
 //! - [`certs`]: test certificates from the `openssl` CLI (self-signed, or
 //!   issued by a test CA for a server or a client);
 //! - [`cmd`]: a command run as a task's step (heading, timing, failure
@@ -21,12 +23,13 @@
 
 pub mod certs;
 pub mod cmd;
+pub mod containerd;
 pub mod paths;
 pub mod redis;
 pub mod registry;
 mod server;
 
-pub use paths::{artifact, host_runner_bin, repo_root, target_dir, tool, wasmtime_bin};
+pub use paths::{artifact, host_runner_bin, repo_root, shim_bin, target_dir, tool, wasmtime_bin};
 pub use registry::Registry;
 pub use server::{open_fds, serve_command, status_kib, Launch, Server, StartError};
 

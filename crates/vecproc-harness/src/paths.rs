@@ -85,3 +85,12 @@ pub fn host_runner_bin() -> PathBuf {
     );
     p
 }
+
+/// host-runner's containerd shim: `$VECPROC_SHIM`, else
+/// `<target>/debug/containerd-shim-host-runner-v1` (`cargo xtask test`
+/// builds it), which may be absent ([`crate::containerd`] says so).
+pub fn shim_bin() -> PathBuf {
+    std::env::var_os("VECPROC_SHIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug/containerd-shim-host-runner-v1"))
+}

@@ -24,8 +24,10 @@ use clap::ArgAction;
 /// The prefix of the variables read.
 pub const PREFIX: &str = "HOST_RUNNER_";
 
-/// Variables with the prefix that are not flags.
-const NOT_FLAGS: [&str; 2] = ["HOST_RUNNER_LOG", "HOST_RUNNER_REGISTRY"];
+/// A variable with the prefix that is not a flag: the log filter.
+const NOT_A_FLAG: &str = "HOST_RUNNER_LOG";
+/// Variables starting with this are not flags: the registry credentials.
+const NOT_FLAGS_PREFIX: &str = "HOST_RUNNER_REGISTRY_";
 
 /// A variable that cannot become a flag. Values are never shown: they may
 /// be secrets.
@@ -74,11 +76,7 @@ fn args_for(
     let mut vars: Vec<(String, String)> = vars
         .into_iter()
         .filter(|(name, _)| name.starts_with(PREFIX))
-        .filter(|(name, _)| {
-            !NOT_FLAGS
-                .iter()
-                .any(|reserved| name == reserved || name.starts_with(&format!("{reserved}_")))
-        })
+        .filter(|(name, _)| name != NOT_A_FLAG && !name.starts_with(NOT_FLAGS_PREFIX))
         .collect();
     vars.sort();
     let mut args = Vec::new();

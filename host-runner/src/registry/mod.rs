@@ -30,6 +30,7 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod digest;
+pub mod image;
 pub mod reference;
 pub mod signature;
 
@@ -590,6 +591,22 @@ impl Fetcher {
                 self.client.push_manifest(&sig_ref, manifest).await.map_err(net)?;
             }
             Ok((digest, tag))
+        })
+    }
+
+    /// Pushes `image` ([`image::Image`]) under `r`; returns the manifest's
+    /// digest.
+    pub fn push_image(&self, r: &OciReference, image: image::Image) -> Result<Digest, FetchError> {
+        self.runtime.block_on(async {
+            let net = |e: NetError| fail(r, self.client.scrub(&e.to_string()));
+            self.client.push_blob(r, image.layer).await.map_err(net)?;
+            self.client.push_blob(r, image.config).await.map_err(net)?;
+            let digest = Digest::of(&image.manifest);
+            self.client
+                .push_manifest(r, image.manifest)
+                .await
+                .map_err(net)?;
+            Ok(digest)
         })
     }
 

@@ -53,6 +53,7 @@ mod cli_world;
 mod client_faults;
 mod compat;
 mod composition;
+mod containerd;
 mod faults;
 mod front_door;
 mod guest;

@@ -52,14 +52,77 @@ fn publish_ok(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Vec<
         "publish failed:\n{}\n{}",
         out.stdout, out.stderr
     );
-    let refs: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+    let (images, refs): (Vec<String>, Vec<String>) = out
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .partition(|l| l.contains("-image:"));
     assert_eq!(refs.len(), NAMES.len(), "{}", out.stdout);
+    // Beside each composed service, the OCI image node runtimes pull.
+    assert_eq!(images.len(), 2, "{}", out.stdout);
+    for (image, name) in images
+        .iter()
+        .zip(["vector-service", "vector-store-service"])
+    {
+        let prefix = format!("oci://{}/vecproc/{name}-image:0.1.0@sha256:", registry.addr);
+        assert!(
+            image.starts_with(&prefix),
+            "{image} does not start with {prefix}"
+        );
+        image_holds(registry, &format!("vecproc/{name}-image"), name);
+    }
     for (r, name) in refs.iter().zip(NAMES) {
         let prefix = format!("oci://{}/vecproc/{name}:0.1.0@sha256:", registry.addr);
         assert!(r.starts_with(&prefix), "{r} does not start with {prefix}");
         assert_eq!(r.len(), prefix.len() + 64, "{r}");
     }
     refs
+}
+
+/// The image in `repo` is an ordinary one-layer OCI image whose tar holds
+/// `/NAME.wasm`, byte-identical to the built component, as its entrypoint.
+fn image_holds(registry: &Registry, repo: &str, name: &str) {
+    let (m, _) = manifest(registry, repo, "0.1.0");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1, "{m}");
+    let layer = &m["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    let blob = |digest: &serde_json::Value| {
+        let (status, body) =
+            registry.get(&format!("{repo}/blobs/{}", digest.as_str().unwrap()), "*/*");
+        assert_eq!(status, 200);
+        body
+    };
+    let config: serde_json::Value = serde_json::from_slice(&blob(&m["config"]["digest"])).unwrap();
+    assert_eq!(
+        (config["os"].as_str(), config["architecture"].as_str()),
+        (Some("wasip2"), Some("wasm"))
+    );
+    assert_eq!(config["config"]["Entrypoint"][0], format!("/{name}.wasm"));
+    // The tar, read by the system's tar as an independent reader.
+    let dir = temp_dir("image-layer");
+    std::fs::write(dir.join("layer.tar"), blob(&layer["digest"])).unwrap();
+    let out = Command::new("tar")
+        .arg("-xf")
+        .arg(dir.join("layer.tar"))
+        .arg("-C")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
+            == std::fs::read(artifact(&format!("{name}.wasm"))).unwrap(),
+        "{repo}: the image holds other bytes"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn digest_of(reference: &str) -> &str {
