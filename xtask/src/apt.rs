@@ -43,6 +43,31 @@ pub fn ensure_redis() -> Result<()> {
     )
 }
 
+/// Debian's containerd (a service only where an init system runs).
+pub const CONTAINERD: Service = Service {
+    name: "containerd",
+    packaged_cmdline: "^/usr/bin/containerd$",
+};
+
+/// Debian's HAProxy (its packaged service proxies nothing, but listens
+/// where an init system starts it).
+pub const HAPROXY: Service = Service {
+    name: "haproxy",
+    packaged_cmdline: "/etc/haproxy/haproxy.cfg",
+};
+
+/// Debian's OCI registry, whose packaged service listens on `*:5000`.
+pub fn ensure_registry() -> Result<()> {
+    ensure(
+        "/usr/bin/docker-registry",
+        &["docker-registry", "apache2-utils"],
+        &[Service {
+            name: "docker-registry",
+            packaged_cmdline: "/etc/docker/registry/config.yml",
+        }],
+    )
+}
+
 /// What the containerd shim's build needs: `protoc` (its task API's
 /// protobufs) and libseccomp's headers and library (youki's libcontainer),
 /// found through pkg-config.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{output, run, step};
+use crate::run::{run, step};
 
 /// The pinned schemathesis release.
 pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
@@ -178,29 +178,12 @@ fn run_against(
 
 /// The venv's `schemathesis`, installed at the pinned version if missing.
 fn ensure_schemathesis(root: &Path) -> Result<PathBuf> {
-    let venv = crate::paths::target().join("schemathesis-venv");
-    let bin = venv.join("bin/schemathesis");
-    let installed = output(Command::new(&bin).arg("--version"))
-        .is_some_and(|v| v.split_whitespace().any(|w| w == SCHEMATHESIS_VERSION));
-    if installed {
-        eprintln!("    schemathesis {SCHEMATHESIS_VERSION} is installed");
-        return Ok(bin);
-    }
-    step(&format!(
-        "installing schemathesis {SCHEMATHESIS_VERSION} into {} (pip, about 10 s)",
-        venv.display()
-    ));
-    let python = std::env::var("VECPROC_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).args(["-m", "venv"]).arg(&venv)).with_context(|| {
-        format!("creating a venv with {python} (on Debian: apt-get install python3-venv)")
-    })?;
-    let constraints = root.join("tests/contract/constraints.txt");
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "-c"])
-        .arg(&constraints)
-        .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")))
-    .context("installing schemathesis")?;
-    Ok(bin)
+    crate::python::venv_tool(
+        "schemathesis",
+        "schemathesis",
+        SCHEMATHESIS_VERSION,
+        Some(&root.join("tests/contract/constraints.txt")),
+    )
 }
 
 /// Waits for `child` at most `limit`; kills it and returns `None` past that.

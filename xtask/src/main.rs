@@ -6,10 +6,12 @@ mod bench;
 mod build;
 mod contract;
 mod edge;
+mod fleet;
 mod fuzz;
 mod js;
 mod paths;
 mod publish;
+mod python;
 mod run;
 mod serve;
 mod soak;
@@ -54,6 +56,8 @@ enum Task {
     Publish(publish::Args),
     /// Soak host-runner with mixed valid, invalid and faulting requests; report.
     Soak(soak::Args),
+    /// Three containerd-shim nodes behind HAProxy through a rolling restart and a kill -9; report.
+    Fleet(fleet::Args),
     /// Check the OpenAPI contract with schemathesis against `wasmtime serve`.
     Contract(contract::Args),
     /// Run the libFuzzer targets in fuzz/ for a bounded time each (nightly).
@@ -75,6 +79,7 @@ fn main() -> Result<()> {
         Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),
         Task::Soak(args) => soak::soak(&root, args),
+        Task::Fleet(args) => fleet::fleet(&root, args),
         Task::Contract(args) => contract::contract(&root, args),
         Task::Fuzz(args) => fuzz::fuzz(&root, args),
     }

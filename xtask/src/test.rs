@@ -70,14 +70,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     };
     // The registry suite: the real wkg, Debian's OCI registry and htpasswd.
     let wkg = tools::ensure(&tools::WKG)?;
-    apt::ensure(
-        "/usr/bin/docker-registry",
-        &["docker-registry", "apache2-utils"],
-        &[apt::Service {
-            name: "docker-registry",
-            packaged_cmdline: "/etc/docker/registry/config.yml",
-        }],
-    )?;
+    apt::ensure_registry()?;
     apt::ensure("/usr/bin/htpasswd", &["apache2-utils"], &[])?;
     // host-runner's TLS and HTTP/2 suite (front_door.rs): curl with nghttp2.
     apt::ensure("/usr/bin/curl", &["curl"], &[])?;
@@ -144,10 +137,7 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     apt::ensure(
         "/usr/bin/containerd",
         &["containerd", "runc"],
-        &[apt::Service {
-            name: "containerd",
-            packaged_cmdline: "^/usr/bin/containerd$",
-        }],
+        &[apt::CONTAINERD],
     )?;
     step("building host-runner and its containerd shim for the end-to-end suites");
     run(cargo().current_dir(root).args([
@@ -180,6 +170,8 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         &crate::paths::target().join("debug/host-runner"),
         &crate::contract::Args::default(),
     )?;
+
+    crate::python::validate_manifests(root)?;
 
     crate::js::test(
         root,

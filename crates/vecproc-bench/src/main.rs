@@ -11,6 +11,9 @@
 //! - `stateful`: the stateful API's appends as the vector grows, its
 //!   statistics beside the stateless route's, on the embedded store and
 //!   Redis, with `redis-benchmark`'s figures (`stateful.md`);
+//! - `fleet`: three nodes of the stateful service (containerd shim
+//!   containers) behind HAProxy on one Redis, under load through a rolling
+//!   restart and a `kill -9` (`fleet.md`);
 //! - `startup`: fresh instances, processes, registry starts, workerd and
 //!   sizes (`startup.md`);
 //! - `report`: the kernel table from the records (`report.md`, `chart.svg`),
@@ -20,6 +23,7 @@
 //! Timings are printed and written, never asserted.
 
 mod boundary;
+mod fleet;
 mod kernels;
 mod protocols;
 mod report;
@@ -50,6 +54,8 @@ enum Task {
     Startup(startup::Args),
     /// The stateful API on the embedded store and Redis.
     Stateful(stateful::Args),
+    /// Three nodes behind HAProxy through a rolling restart and a kill -9.
+    Fleet(fleet::Args),
     /// Write the kernel report from the records.
     Report(report::Args),
 }
@@ -61,6 +67,7 @@ fn main() -> Result<()> {
         Task::Protocols(args) => protocols::run(args),
         Task::Startup(args) => startup::run(args),
         Task::Stateful(args) => stateful::run(args),
+        Task::Fleet(args) => fleet::run(args),
         Task::Report(args) => report::run(args),
     }
 }

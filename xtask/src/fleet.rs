@@ -1,0 +1,60 @@
+//! `cargo xtask fleet [ARGS...]`: builds the stateful service, host-runner
+//! and its containerd shim (release), installs Debian's containerd, runc,
+//! HAProxy, Redis and docker-registry where missing, then runs
+//! `vecproc-bench fleet --out target/bench ARGS` (`--seconds 60`, `--rate
+//! 200`, `--processes`): three nodes behind HAProxy through a rolling
+//! restart and a `kill -9`, reported in `target/bench/fleet.md`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::run::{cargo, run, step};
+use crate::{apt, build};
+
+/// Options of `cargo xtask fleet`: everything is passed to
+/// `vecproc-bench fleet`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Arguments for `vecproc-bench fleet`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// Builds and installs what the fleet needs and runs it.
+pub fn fleet(root: &Path, args: Args) -> Result<()> {
+    build::build(root)?;
+    apt::ensure_shim_build()?;
+    apt::ensure(
+        "/usr/bin/containerd",
+        &["containerd", "runc"],
+        &[apt::CONTAINERD],
+    )?;
+    apt::ensure("/usr/sbin/haproxy", &["haproxy"], &[apt::HAPROXY])?;
+    apt::ensure_redis()?;
+    apt::ensure_registry()?;
+    let host_runner = build::host_runner(root)?;
+    step("building the containerd shim and vecproc-bench (release)");
+    run(cargo().current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "containerd-shim-host-runner",
+        "-p",
+        "vecproc-bench",
+    ]))?;
+    let release = crate::paths::target().join("release");
+    step("running the fleet (vecproc-bench fleet)");
+    run(Command::new(release.join("vecproc-bench"))
+        .arg("fleet")
+        .arg("--host-runner")
+        .arg(host_runner)
+        .arg("--shim")
+        .arg(release.join("containerd-shim-host-runner-v1"))
+        .arg("--component")
+        .arg(build::store_service_path())
+        .arg("--out")
+        .arg(crate::paths::target().join("bench"))
+        .args(args.args))
+}
