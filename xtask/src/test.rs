@@ -139,14 +139,13 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         &["containerd", "runc"],
         &[apt::CONTAINERD],
     )?;
-    step("building host-runner and its containerd shim for the end-to-end suites");
-    run(cargo().current_dir(root).args([
-        "build",
-        "-p",
-        "host-runner",
-        "-p",
-        "containerd-shim-host-runner",
-    ]))?;
+    // Every target of the workspace at once, as `cargo test --workspace`
+    // will want them: the same features everywhere, so nothing is compiled
+    // twice, and host-runner's and the shim's binaries for the suites.
+    step("building the workspace for the tests (host-runner and its containerd shim included)");
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--workspace", "--all-targets"]))?;
     step("running unit, guest and end-to-end tests (cargo test --workspace)");
     run(cargo()
         .current_dir(root)

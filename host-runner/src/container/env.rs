@@ -11,8 +11,9 @@
 //!   (`-S cli,inherit-network`) and spaces (paths).
 //! - Any other `HOST_RUNNER_` variable that names no flag is an error naming
 //!   the variable, so a typo is not silently ignored. host-runner's own
-//!   variables that are not flags are left alone: `HOST_RUNNER_LOG` and the
-//!   registry's `HOST_RUNNER_REGISTRY*` credentials (which never become
+//!   variables that are not flags are left alone: `HOST_RUNNER_LOG`,
+//!   `HOST_RUNNER_COMPONENT` and the registry's `HOST_RUNNER_REGISTRY*`
+//!   credentials (which never become
 //!   arguments, where another process could read them).
 //!
 //! The flags' names and kinds come from the `serve` command itself
@@ -26,6 +27,9 @@ pub const PREFIX: &str = "HOST_RUNNER_";
 
 /// A variable with the prefix that is not a flag: the log filter.
 const NOT_A_FLAG: &str = "HOST_RUNNER_LOG";
+/// The component to serve instead of the entrypoint (see
+/// [`super::launch::COMPONENT_VAR`]): not a flag either.
+pub const COMPONENT_VAR: &str = "HOST_RUNNER_COMPONENT";
 /// Variables starting with this are not flags: the registry credentials.
 const NOT_FLAGS_PREFIX: &str = "HOST_RUNNER_REGISTRY_";
 
@@ -76,7 +80,9 @@ fn args_for(
     let mut vars: Vec<(String, String)> = vars
         .into_iter()
         .filter(|(name, _)| name.starts_with(PREFIX))
-        .filter(|(name, _)| name != NOT_A_FLAG && !name.starts_with(NOT_FLAGS_PREFIX))
+        .filter(|(name, _)| {
+            name != NOT_A_FLAG && name != COMPONENT_VAR && !name.starts_with(NOT_FLAGS_PREFIX)
+        })
         .collect();
     vars.sort();
     let mut args = Vec::new();

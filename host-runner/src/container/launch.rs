@@ -25,22 +25,37 @@ pub const EXIT_BAD_SETTINGS: i32 = 2;
 /// exist ([`crate::cli::EXIT_NOT_FOUND`]).
 pub const EXIT_NOT_FOUND: i32 = crate::cli::EXIT_NOT_FOUND as i32;
 
+/// The variable that names the component to serve instead of the
+/// entrypoint: an `oci://` reference host-runner pulls itself, so that
+/// `HOST_RUNNER_VERIFY_KEY` (a key file mounted into the container) checks
+/// its cosign signature before anything runs.
+pub const COMPONENT_VAR: &str = super::env::COMPONENT_VAR;
+
 /// `host-runner serve`'s command line (program name first) for a container
 /// with environment `envs` (`KEY=VALUE`; entries without `=` are ignored),
-/// the arguments after its entrypoint, and `component`.
+/// the arguments after its entrypoint, and `component` (unless
+/// [`COMPONENT_VAR`] names another).
 pub fn serve_argv(
     envs: &[String],
     args: &[String],
     component: &str,
 ) -> Result<Vec<String>, EnvError> {
-    let vars = envs.iter().filter_map(|entry| {
-        let (name, value) = entry.split_once('=')?;
-        Some((name.to_string(), value.to_string()))
-    });
+    let vars: Vec<(String, String)> = envs
+        .iter()
+        .filter_map(|entry| {
+            let (name, value) = entry.split_once('=')?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    let component = vars
+        .iter()
+        .find(|(name, value)| name == COMPONENT_VAR && !value.is_empty())
+        .map_or(component, |(_, value)| value.as_str())
+        .to_string();
     let mut argv = vec!["host-runner".to_string(), "serve".to_string()];
     argv.extend(serve_args(vars)?);
     argv.extend(args.iter().cloned());
-    argv.push(component.to_string());
+    argv.push(component);
     Ok(argv)
 }
 
@@ -84,6 +99,28 @@ mod tests {
         crate::cli::serve_command()
             .try_get_matches_from(&argv[1..])
             .expect("serve accepts the command line");
+    }
+
+    #[test]
+    fn a_reference_in_the_environment_replaces_the_entrypoint() {
+        let argv = serve_argv(
+            &strings(&[
+                "HOST_RUNNER_COMPONENT=oci://registry.example:5000/vecproc/vector-service@sha256:00",
+                "HOST_RUNNER_VERIFY_KEY=/keys/release.pub",
+            ]),
+            &[],
+            "/component.wasm",
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            strings(&[
+                "host-runner",
+                "serve",
+                "--verify-key=/keys/release.pub",
+                "oci://registry.example:5000/vecproc/vector-service@sha256:00",
+            ])
+        );
     }
 
     #[test]

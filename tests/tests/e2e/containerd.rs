@@ -6,7 +6,9 @@
 //! io.containerd.host-runner.v1 --net-host`, whose output is the task's.
 //!
 //! - the vector service answers the API matrix exactly as `wasmtime serve`
-//!   does, with its access log on the task's stderr;
+//!   does, with its access log on the task's stderr; so does the Wasm OCI
+//!   artifact pushed by the real wkg, fetched into containerd's content
+//!   store and run through the gRPC API the kubelet uses;
 //! - bad input: each a line on the task's stderr and a documented exit
 //!   status ([`host_runner::container::launch`]'s, not the library's 137);
 //! - SIGTERM (`ctr task kill`) drains: 50 slow requests in flight all
@@ -391,4 +393,252 @@ fn guest_faults_are_contained_in_the_container() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// A container created and started over containerd's gRPC API, as the
+/// kubelet's CRI plugin creates one: `Containers.Create` with the runtime,
+/// the image and an OCI runtime spec, then `Tasks.Create` and `Start`, the
+/// task's stdout and stderr in files. containerd 1.6.20 cannot unpack a
+/// Wasm OCI artifact into a snapshot, so the rootfs is an empty directory
+/// and the shim reads the component from the image's Wasm layer.
+mod grpc {
+    use std::path::{Path, PathBuf};
+
+    use containerd_client::services::v1::container::Runtime;
+    use containerd_client::services::v1::containers_client::ContainersClient;
+    use containerd_client::services::v1::tasks_client::TasksClient;
+    use containerd_client::services::v1::{
+        Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+        DeleteTaskRequest, KillRequest, StartRequest, WaitRequest,
+    };
+    use containerd_client::with_namespace;
+    use tonic::Request;
+
+    use vecproc_harness::containerd::{Containerd, RUNTIME};
+
+    /// A started task.
+    pub struct Task {
+        pub id: String,
+        pub stderr: PathBuf,
+        namespace: String,
+        socket: PathBuf,
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn spec(rootfs: &Path, env: &[String], cgroup: &str) -> String {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "user": {"uid": 0, "gid": 0},
+                "args": ["/component.wasm"],
+                "env": env,
+                "cwd": "/",
+                "noNewPrivileges": true,
+            },
+            "root": {"path": rootfs, "readonly": false},
+            "hostname": "wasm",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            ],
+            "linux": {
+                "cgroupsPath": cgroup,
+                // No network namespace: the host's, as `ctr run --net-host`.
+                "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            },
+        })
+        .to_string()
+    }
+
+    /// Creates and starts `id` from `image` (already in containerd's
+    /// content store) with `env`.
+    pub fn start(containerd: &Containerd, image: &str, id: &str, env: &[&str]) -> Task {
+        let dir = containerd.dir.join(format!("grpc-{id}"));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let (stdout, stderr) = (dir.join("stdout"), dir.join("stderr"));
+        for f in [&stdout, &stderr] {
+            std::fs::File::create(f).unwrap();
+        }
+        let namespace = containerd.namespace.clone();
+        let env: Vec<String> = env.iter().map(ToString::to_string).collect();
+        let spec = spec(&rootfs, &env, &format!("/{namespace}/{id}"));
+        runtime().block_on(async {
+            let channel = containerd_client::connect(&containerd.socket)
+                .await
+                .unwrap();
+            let container = Container {
+                id: id.to_string(),
+                image: image.to_string(),
+                runtime: Some(Runtime {
+                    name: RUNTIME.to_string(),
+                    options: None,
+                }),
+                spec: Some(prost_types::Any {
+                    type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                    value: spec.into_bytes(),
+                }),
+                ..Default::default()
+            };
+            let req = CreateContainerRequest {
+                container: Some(container),
+            };
+            ContainersClient::new(channel.clone())
+                .create(with_namespace!(req, namespace))
+                .await
+                .expect("Containers.Create");
+            let mut tasks = TasksClient::new(channel);
+            let req = CreateTaskRequest {
+                container_id: id.to_string(),
+                stdout: stdout.display().to_string(),
+                stderr: stderr.display().to_string(),
+                ..Default::default()
+            };
+            tasks
+                .create(with_namespace!(req, namespace))
+                .await
+                .expect("Tasks.Create");
+            let req = StartRequest {
+                container_id: id.to_string(),
+                ..Default::default()
+            };
+            tasks
+                .start(with_namespace!(req, namespace))
+                .await
+                .expect("Tasks.Start");
+        });
+        Task {
+            id: id.to_string(),
+            stderr,
+            namespace,
+            socket: containerd.socket.clone(),
+        }
+    }
+
+    impl Task {
+        /// What the task wrote to stderr so far.
+        pub fn stderr(&self) -> String {
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        }
+
+        /// `Tasks.Kill` with SIGTERM, `Wait`, `Delete`, then the container:
+        /// the exit status.
+        pub fn stop(self) -> u32 {
+            let (id, namespace) = (self.id.clone(), self.namespace.clone());
+            runtime().block_on(async move {
+                let channel = containerd_client::connect(&self.socket).await.unwrap();
+                let mut tasks = TasksClient::new(channel.clone());
+                let wait = {
+                    let mut tasks = tasks.clone();
+                    let req = WaitRequest {
+                        container_id: id.clone(),
+                        ..Default::default()
+                    };
+                    let req = with_namespace!(req, namespace);
+                    tokio::spawn(async move { tasks.wait(req).await })
+                };
+                let req = KillRequest {
+                    container_id: id.clone(),
+                    signal: 15,
+                    ..Default::default()
+                };
+                tasks
+                    .kill(with_namespace!(req, namespace))
+                    .await
+                    .expect("Tasks.Kill");
+                let status = wait
+                    .await
+                    .unwrap()
+                    .expect("Tasks.Wait")
+                    .into_inner()
+                    .exit_status;
+                let req = DeleteTaskRequest {
+                    container_id: id.clone(),
+                };
+                tasks
+                    .delete(with_namespace!(req, namespace))
+                    .await
+                    .expect("Tasks.Delete");
+                let req = DeleteContainerRequest { id: id.clone() };
+                ContainersClient::new(channel)
+                    .delete(with_namespace!(req, namespace))
+                    .await
+                    .expect("Containers.Delete");
+                status
+            })
+        }
+    }
+}
+
+/// The Wasm OCI artifact `cargo xtask publish` pushes (with the real wkg),
+/// fetched into containerd's content store and run through the gRPC path
+/// the kubelet uses: the component comes from the image's Wasm layer,
+/// whose digest containerd verified, and answers as the image's does.
+#[test]
+fn the_wasm_artifact_runs_through_the_grpc_path_kubelet_uses() {
+    let registry = Registry::anonymous();
+    let reference = format!("{}/vecproc/vector-service:0.1.0", registry.addr);
+    let out = std::process::Command::new(vecproc_tests::tool("VECPROC_WKG", "wkg"))
+        .args(["oci", "push", "--insecure", &registry.addr, &reference])
+        .arg(artifact("vector-service.wasm"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "wkg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let containerd = Containerd::try_start(&shim_bin()).unwrap_or_else(|e| panic!("{e}"));
+    // `ctr image pull` would fail to unpack the artifact (containerd <
+    // 1.6.25); fetching stores the manifest, config and layer, verified.
+    containerd
+        .ctr_output(&["content", "fetch", "--plain-http", &reference])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = container_id("artifact");
+    let task = grpc::start(
+        &containerd,
+        &reference,
+        &id,
+        &["HOST_RUNNER_ADDR=127.0.0.1:0", "HOST_RUNNER_ACCESS_LOG=1"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        let stderr = task.stderr();
+        if let Some(url) = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("Serving HTTP on "))
+        {
+            break url.trim_end_matches('/').to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no serving line; task stderr:\n{stderr}\ncontainerd:\n{}",
+            containerd.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let reference_server = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
+    for (method, path, headers, body) in api_matrix() {
+        let a = vecproc_tests::request(
+            method,
+            &reference_server.url(path),
+            &headers,
+            body.as_deref(),
+        );
+        let b = vecproc_tests::request(method, &format!("{base}{path}"), &headers, body.as_deref());
+        let what = format!("{method} {path}: wasmtime serve vs the artifact in the shim");
+        assert_eq!(a.status, b.status, "{what}");
+        assert!(a.body == b.body, "{what}: bodies differ");
+    }
+    let stderr_path = task.stderr.clone();
+    assert_eq!(task.stop(), 0, "exit status after SIGTERM");
+    let stderr = std::fs::read_to_string(stderr_path).unwrap();
+    assert!(stderr.contains("path=/health status=200"), "{stderr}");
 }
