@@ -135,6 +135,20 @@ fn run_to_exit(
     )
 }
 
+/// The API matrix sent to `base` and to `wasmtime serve` on the same
+/// component: the same status, content type and body for every request.
+fn answers_as_wasmtime_serve_does(base: &str, what: &str) {
+    let reference = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
+    for (method, path, headers, body) in api_matrix() {
+        let a = vecproc_tests::request(method, &reference.url(path), &headers, body.as_deref());
+        let b = vecproc_tests::request(method, &format!("{base}{path}"), &headers, body.as_deref());
+        let what = format!("{method} {path}: wasmtime serve vs {what}");
+        assert_eq!(a.status, b.status, "{what}");
+        assert_eq!(a.content_type, b.content_type, "{what}");
+        assert!(a.body == b.body, "{what}: bodies differ");
+    }
+}
+
 #[test]
 fn the_image_from_the_registry_serves_the_api_as_wasmtime_serve_does() {
     let (node, service, _) = node();
@@ -146,15 +160,7 @@ fn the_image_from_the_registry_serves_the_api_as_wasmtime_serve_does() {
         &[("HOST_RUNNER_ACCESS_LOG", "1")],
         &[],
     );
-    let reference = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
-    for (method, path, headers, body) in api_matrix() {
-        let a = vecproc_tests::request(method, &reference.url(path), &headers, body.as_deref());
-        let b = vecproc_tests::request(method, &server.url(path), &headers, body.as_deref());
-        let what = format!("{method} {path}: wasmtime serve vs the shim");
-        assert_eq!(a.status, b.status, "{what}");
-        assert_eq!(a.content_type, b.content_type, "{what}");
-        assert!(a.body == b.body, "{what}: bodies differ");
-    }
+    answers_as_wasmtime_serve_does(&server.url(""), "the image in the shim");
     // The access log reaches ctr's output, the task's stderr.
     assert!(
         server.wait_for_output(
@@ -624,19 +630,7 @@ fn the_wasm_artifact_runs_through_the_grpc_path_kubelet_uses() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let reference_server = Server::wasmtime(&artifact("vector-service.wasm"), &[]);
-    for (method, path, headers, body) in api_matrix() {
-        let a = vecproc_tests::request(
-            method,
-            &reference_server.url(path),
-            &headers,
-            body.as_deref(),
-        );
-        let b = vecproc_tests::request(method, &format!("{base}{path}"), &headers, body.as_deref());
-        let what = format!("{method} {path}: wasmtime serve vs the artifact in the shim");
-        assert_eq!(a.status, b.status, "{what}");
-        assert!(a.body == b.body, "{what}: bodies differ");
-    }
+    answers_as_wasmtime_serve_does(&base, "the artifact in the shim");
     let stderr_path = task.stderr.clone();
     assert_eq!(task.stop(), 0, "exit status after SIGTERM");
     let stderr = std::fs::read_to_string(stderr_path).unwrap();
