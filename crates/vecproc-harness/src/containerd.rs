@@ -120,9 +120,14 @@ impl Containerd {
             .spawn()?;
         let mut containerd = Containerd {
             child: Some(child),
-            dir,
+            dir: dir.clone(),
             socket,
-            namespace: format!("vecproc-{}", std::process::id()),
+            // One per instance, not per process: the shim's state
+            // directory is per namespace, and is removed on drop.
+            namespace: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "vecproc".into()),
             shim_sockets_before: shim_sockets(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -248,6 +253,22 @@ impl Containerd {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // A shim whose task would not go (and the container process forked
+        // from it, which carries the same command line) is killed by the
+        // socket it names: nothing of a test outlives it.
+        let ours = self.socket.display().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains("containerd-shim") && cmdline.contains(&ours) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(entry.file_name())
+                    .status();
+            }
         }
         for socket in shim_sockets() {
             if !self.shim_sockets_before.contains(&socket) {
