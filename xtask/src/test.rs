@@ -2,12 +2,13 @@
 //! run formatting and lint checks and every test suite: Rust (unit, guest,
 //! end-to-end under `wasmtime serve`) and JavaScript (Node and Chromium).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{ensure, Context, Result};
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo, output, run, step};
 use crate::{apt, build, paths, tools};
 
 /// Options of `cargo xtask test`.
@@ -42,18 +43,49 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         run(cargo()
             .current_dir(root.join("fuzz"))
             .args(["fmt", "--all", "--check"]))?;
-        step("linting native crates (cargo clippy -D warnings)");
-        run(cargo().current_dir(root).args([
+        step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
+        run(cargo().current_dir(root.join("fuzz")).args([
             "clippy",
-            "--workspace",
             "--all-targets",
             "--",
             "-D",
             "warnings",
         ]))?;
-        step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
-        run(cargo().current_dir(root.join("fuzz")).args([
+    }
+    // The root workspace, linted as it is built: its own crates compile
+    // through clippy-driver (what `cargo clippy` runs, here with code
+    // generation), so lint and build are one pass over ~600 crates instead
+    // of a check and a build of each. Every target at once, as `cargo test
+    // --workspace` will want them, in one feature set; host-runner's and
+    // the shim's binaries for the suites. Not the xtask, whose binary is
+    // running (the registry suite runs it as `VECPROC_XTASK`): it is
+    // linted on its own.
+    let lint = if args.no_lint {
+        None
+    } else {
+        Some(Lint::new()?)
+    };
+    step(if lint.is_some() {
+        "building and linting the workspace (clippy-driver -D warnings; host-runner and its containerd shim included)"
+    } else {
+        "building the workspace (host-runner and its containerd shim included)"
+    });
+    run(Lint::apply(
+        &lint,
+        cargo().current_dir(root).args([
+            "build",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--all-targets",
+        ]),
+    ))?;
+    if !args.no_lint {
+        step("linting the xtask (cargo clippy -p xtask -D warnings)");
+        run(cargo().current_dir(root).args([
             "clippy",
+            "-p",
+            "xtask",
             "--all-targets",
             "--",
             "-D",
@@ -139,22 +171,9 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         &["containerd", "runc"],
         &[apt::CONTAINERD],
     )?;
-    // Every target of the workspace at once, as `cargo test --workspace`
-    // will want them: the same features everywhere, so nothing is compiled
-    // twice, and host-runner's and the shim's binaries for the suites. Not
-    // the xtask itself: this very binary is running (the registry suite
-    // runs it as `VECPROC_XTASK`).
-    step("building the workspace for the tests (host-runner and its containerd shim included)");
-    run(cargo().current_dir(root).args([
-        "build",
-        "--workspace",
-        "--exclude",
-        "xtask",
-        "--all-targets",
-    ]))?;
     step("running unit, guest and end-to-end tests (cargo test --workspace)");
-    run(cargo()
-        .current_dir(root)
+    // Under the build's environment, so nothing built above is rebuilt.
+    run(Lint::apply(&lint, cargo().current_dir(root))
         .env("VECPROC_WASMTIME", &wasmtime)
         .env(
             "VECPROC_HOST_RUNNER",
@@ -190,4 +209,39 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// clippy-driver as cargo's workspace wrapper: the workspace's own crates
+/// are compiled by it (rustc with clippy's lints, `-D warnings`), their
+/// dependencies by rustc, as under `cargo clippy`, but with code generation.
+struct Lint {
+    driver: PathBuf,
+}
+
+impl Lint {
+    /// Finds the toolchain's clippy-driver (beside its rustc).
+    fn new() -> Result<Self> {
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let sysroot = output(Command::new(&rustc).args(["--print", "sysroot"]))
+            .context("asking rustc for its sysroot")?;
+        let driver = Path::new(sysroot.trim()).join("bin/clippy-driver");
+        ensure!(
+            driver.is_file(),
+            "{} is missing: the toolchain has no clippy (rustup component add clippy)",
+            driver.display()
+        );
+        Ok(Self { driver })
+    }
+
+    /// Sets the wrapper and clippy's arguments on `cmd` when linting.
+    fn apply<'a>(lint: &Option<Self>, cmd: &'a mut Command) -> &'a mut Command {
+        if let Some(lint) = lint {
+            // cargo-clippy's encoding of the arguments after `--`.
+            cmd.env("RUSTC_WORKSPACE_WRAPPER", &lint.driver).env(
+                "CLIPPY_ARGS",
+                "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+            );
+        }
+        cmd
+    }
 }
