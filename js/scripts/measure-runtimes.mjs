@@ -20,9 +20,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { buildEdge } from '../edge/build.mjs';
-import { startWorkerd, stopProcess } from '../edge/workerd.mjs';
+import { startWorkerd } from '../edge/workerd.mjs';
 import { freePort, randomValues, repoRoot, targetDir, wasmPath } from '../test/helpers.mjs';
-import { startWasmtimeServe, wasmtimeBin } from '../test/servers.mjs';
+import { startServing, startWasmtimeServe, wasmtimeBin } from '../test/servers.mjs';
 import { jcoBin } from './transpile.mjs';
 
 const args = process.argv.slice(2);
@@ -94,23 +94,8 @@ async function startJcoServe(workDir) {
   return { base: `http://127.0.0.1:${port}`, stop };
 }
 
-async function startHostRunner() {
-  const child = spawn(hostRunner, ['serve', '--addr', '127.0.0.1:0', service], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const port = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`host-runner did not start:\n${log}`)), 60_000);
-    const onData = (c) => {
-      log += c;
-      const m = /Serving HTTP on http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-  });
-  return { base: `http://127.0.0.1:${port}`, stop: () => stopProcess(child) };
+function startHostRunner() {
+  return startServing(hostRunner, ['serve', '--addr', '127.0.0.1:0', service]);
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'vecproc-measure-'));

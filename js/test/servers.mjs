@@ -1,5 +1,5 @@
-// Reference runtimes for the edge and WASI suites: finding the pinned
-// wasmtime, starting `wasmtime serve` on a free port, stopping processes.
+// Servers for the suites and scripts: finding the pinned wasmtime, starting
+// `wasmtime serve` or host-runner on a free port, stopping processes.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,12 +24,21 @@ export function wasmtimeBin() {
 }
 
 /**
- * Starts `wasmtime serve --addr 127.0.0.1:0 WASM` (the OS picks the port)
- * and resolves once it prints `Serving HTTP on http://127.0.0.1:PORT/`, with
- * `{ child, base, log(), stop() }`.
+ * Starts `wasmtime serve --addr 127.0.0.1:0 WASM` (the OS picks the port);
+ * see startServing.
  */
-export async function startWasmtimeServe(bin, wasm) {
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', wasm], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startWasmtimeServe(bin, wasm) {
+  return startServing(bin, ['serve', '--addr', '127.0.0.1:0', wasm]);
+}
+
+/**
+ * Starts `bin args...`, a server that prints `wasmtime serve`'s
+ * `Serving HTTP on http://127.0.0.1:PORT/` once it listens (wasmtime serve,
+ * host-runner), and resolves then with `{ child, base, log(), stop() }`;
+ * rejects with its output if it exits or stays silent for 60 s.
+ */
+export async function startServing(bin, args) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const port = await new Promise((ok) => {
     const timer = setTimeout(() => ok(undefined), 60_000);
@@ -56,7 +65,7 @@ export async function startWasmtimeServe(bin, wasm) {
   const stop = () => stopProcess(child);
   if (port === undefined) {
     await stop();
-    throw new Error(`${bin} serve did not start:\n${log}`);
+    throw new Error(`${bin} ${args.join(' ')} did not start:\n${log}`);
   }
   return { child, base: `http://127.0.0.1:${port}`, log: () => log, stop };
 }
