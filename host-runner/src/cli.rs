@@ -560,12 +560,6 @@ fn sign(args: SignArgs) -> Result<()> {
 fn image(args: ImageArgs) -> Result<()> {
     let r = oci_only(&args.reference)?;
     let component = registry::read_file(&args.component)?;
-    if component.bytes.get(..8) != Some(b"\0asm\x0d\0\x01\0".as_slice()) {
-        anyhow::bail!(
-            "{}: not a WebAssembly component (an image's shim serves components)",
-            args.component.display()
-        );
-    }
     let file_name = match &args.file_name {
         Some(name) => name.clone(),
         None => args

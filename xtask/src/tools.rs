@@ -45,7 +45,11 @@ pub const WASM_BINDGEN: Tool = Tool {
     minutes: 3,
 };
 
-/// The reference server. Only what `wasmtime serve` and `run` use.
+/// The reference server. Only what `wasmtime serve` and `run` use as the
+/// suites run them: the default engine (Cranelift, the pooling allocator,
+/// the compile cache, WASI 0.3), `wasmtime serve`'s `-S config`/`-S
+/// keyvalue`, logging and symbolicated backtraces; not the profilers
+/// (`--profile`: ittapi's C build), core dumps or gdb's JIT hooks.
 pub const WASMTIME: Tool = Tool {
     krate: "wasmtime-cli",
     bin: "wasmtime",
@@ -53,7 +57,7 @@ pub const WASMTIME: Tool = Tool {
     features: Some(
         "serve,run,cranelift,cache,pooling-allocator,parallel-compilation,logging,\
          component-model,component-model-async,backtrace,addr2line,demangle,wat,\
-         coredump,debug-builtins,profiling,wasi-config,wasi-keyvalue",
+         wasi-config,wasi-keyvalue",
     ),
     minutes: 8,
 };

@@ -31,7 +31,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +41,7 @@ use serde_json::json;
 
 use vecproc_harness::cmd::step;
 use vecproc_harness::containerd::Containerd;
+use vecproc_harness::process::Child;
 use vecproc_harness::redis::Redis;
 use vecproc_harness::{free_port, serve_command, temp_dir, Launch, Registry, Server};
 
@@ -391,22 +392,17 @@ pub fn run(args: Args) -> Result<()> {
         match Containerd::try_start(&args.shim) {
             Ok(containerd) => {
                 let registry = Registry::try_start(None).context("starting docker-registry")?;
-                let image = format!("{}/vecproc/vector-store-service-image:fleet", registry.addr);
                 step(&format!(
-                    "pushing the service's image to {image} and pulling it into containerd"
+                    "pushing the service's image to {} and pulling it into containerd",
+                    registry.addr
                 ));
-                let out = Command::new(&args.host_runner)
-                    .arg("image")
-                    .arg(&args.component)
-                    .arg(format!("oci://{image}"))
-                    .args(["--insecure-registry", &registry.addr])
-                    .output()?;
-                if !out.status.success() {
-                    bail!(
-                        "host-runner image: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
+                let image = registry
+                    .push_image(
+                        &args.host_runner,
+                        &args.component,
+                        "vecproc/vector-store-service-image:fleet",
+                    )
+                    .map_err(anyhow::Error::msg)?;
                 containerd
                     .ctr_output(&["images", "pull", "--plain-http", &image])
                     .map_err(anyhow::Error::msg)?;
@@ -551,13 +547,88 @@ pub fn run(args: Args) -> Result<()> {
     }
     drop(redis);
 
-    // The report.
     let phases = [
         ("whole run", 0.0, f64::MAX),
         ("steady (before the restart)", 0.0, rolling_start),
         ("rolling restart", rolling_start, rolling_end),
         ("kill -9 and restart of n1", kill_start, kill_end),
     ];
+    let md = write_report(
+        &args,
+        runtime_name,
+        &outcomes,
+        &phases,
+        &Appends {
+            sent: appends_sent,
+            acked: acked.len(),
+            lost,
+            duplicated,
+            applied_unacked: appends_applied_unacked,
+        },
+        &fleet.events,
+    )?;
+    println!("{md}");
+    eprintln!("    wrote {}", args.out.join("fleet.md").display());
+    drop(fleet);
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// What became of the appends: sent, acknowledged, and after the run
+/// acknowledged but missing, stored twice, applied without an answer.
+struct Appends {
+    sent: usize,
+    acked: usize,
+    lost: usize,
+    duplicated: usize,
+    applied_unacked: usize,
+}
+
+/// A status as the report shows it (0: no answer within the timeout).
+fn status_label(status: u16) -> String {
+    if status == 0 {
+        "no answer".into()
+    } else {
+        status.to_string()
+    }
+}
+
+/// One phase's table row and JSON: its requests, failures and latencies.
+fn phase_summary(name: &str, inside: &[&Outcome]) -> (String, serde_json::Value) {
+    let is_ok = |o: &&&Outcome| (200..300).contains(&o.status);
+    let ok = inside.iter().filter(is_ok).count();
+    let failed = inside.len() - ok;
+    let failed_idem = inside
+        .iter()
+        .filter(|o| o.kind.idempotent() && !is_ok(o))
+        .count();
+    let mut ms: Vec<f64> = inside.iter().map(|o| o.ms).collect();
+    ms.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
+    let mut by_status: HashMap<String, usize> = HashMap::new();
+    for o in inside {
+        *by_status
+            .entry(format!("{} {}", o.kind.name(), status_label(o.status)))
+            .or_default() += 1;
+    }
+    let row = format!(
+        "| {name} | {} | {ok} | {failed} | {failed_idem} | {p50:.1} | {p99:.1} |",
+        inside.len()
+    );
+    let json = json!({"phase": name, "requests": inside.len(), "ok": ok, "failed": failed,
+        "failed_idempotent": failed_idem, "p50_ms": p50, "p99_ms": p99, "by_status": by_status});
+    (row, json)
+}
+
+/// Writes `fleet.md` and `fleet.json` to `args.out`; returns the Markdown.
+fn write_report(
+    args: &Args,
+    runtime_name: &str,
+    outcomes: &[Outcome],
+    phases: &[(&str, f64, f64)],
+    appends: &Appends,
+    events: &[(f64, String)],
+) -> Result<String> {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -570,44 +641,14 @@ pub fn run(args: Args) -> Result<()> {
     );
     let _ = writeln!(md, "| phase | requests | 2xx | failed | failed idempotent | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|");
     let mut phase_json = Vec::new();
-    for (name, from, to) in phases {
+    for &(name, from, to) in phases {
         let inside: Vec<&Outcome> = outcomes
             .iter()
             .filter(|o| o.at >= from && o.at < to)
             .collect();
-        let ok = inside
-            .iter()
-            .filter(|o| (200..300).contains(&o.status))
-            .count();
-        let failed = inside.len() - ok;
-        let failed_idem = inside
-            .iter()
-            .filter(|o| o.kind.idempotent() && !(200..300).contains(&o.status))
-            .count();
-        let mut ms: Vec<f64> = inside.iter().map(|o| o.ms).collect();
-        ms.sort_by(f64::total_cmp);
-        let (p50, p99) = (percentile(&ms, 0.5), percentile(&ms, 0.99));
-        let _ = writeln!(
-            md,
-            "| {name} | {} | {ok} | {failed} | {failed_idem} | {p50:.1} | {p99:.1} |",
-            inside.len()
-        );
-        let mut by_status: HashMap<String, usize> = HashMap::new();
-        for o in &inside {
-            *by_status
-                .entry(format!(
-                    "{} {}",
-                    o.kind.name(),
-                    if o.status == 0 {
-                        "no answer".into()
-                    } else {
-                        o.status.to_string()
-                    }
-                ))
-                .or_default() += 1;
-        }
-        phase_json.push(json!({"phase": name, "requests": inside.len(), "ok": ok, "failed": failed,
-            "failed_idempotent": failed_idem, "p50_ms": p50, "p99_ms": p99, "by_status": by_status}));
+        let (row, json) = phase_summary(name, &inside);
+        let _ = writeln!(md, "{row}");
+        phase_json.push(json);
     }
     let failures: Vec<String> = outcomes
         .iter()
@@ -617,20 +658,16 @@ pub fn run(args: Args) -> Result<()> {
                 "{:.2} s {} → {}",
                 o.at,
                 o.kind.name(),
-                if o.status == 0 {
-                    "no answer".into()
-                } else {
-                    o.status.to_string()
-                }
+                status_label(o.status)
             )
         })
         .collect();
     let _ = writeln!(
         md,
-        "\nStateful: {appends_sent} appends sent, {} acknowledged; afterwards **{lost} acknowledged appends missing**, \
-         {duplicated} values stored twice, {appends_applied_unacked} applied without an acknowledgement (their \
+        "\nStateful: {} appends sent, {} acknowledged; afterwards **{} acknowledged appends missing**, \
+         {} values stored twice, {} applied without an acknowledgement (their \
          clients saw a failure).\n",
-        acked.len()
+        appends.sent, appends.acked, appends.lost, appends.duplicated, appends.applied_unacked
     );
     let _ = writeln!(md, "Failed requests ({}):\n", failures.len());
     if failures.is_empty() {
@@ -640,7 +677,7 @@ pub fn run(args: Args) -> Result<()> {
         let _ = writeln!(md, "- {f}");
     }
     let _ = writeln!(md, "\nTimeline:\n");
-    for (t, what) in &fleet.events {
+    for (t, what) in events {
         let _ = writeln!(md, "- {t:7.2} s: {what}");
     }
     fs::write(args.out.join("fleet.md"), &md)?;
@@ -648,21 +685,17 @@ pub fn run(args: Args) -> Result<()> {
         args.out.join("fleet.json"),
         serde_json::to_vec_pretty(&json!({
             "seconds": args.seconds, "rate": args.rate, "runtime": runtime_name,
-            "phases": phase_json, "appends_sent": appends_sent, "acknowledged": acked.len(),
-            "lost": lost, "duplicated": duplicated, "failures": failures,
-            "events": fleet.events.iter().map(|(t, w)| json!({"t": t, "event": w})).collect::<Vec<_>>(),
+            "phases": phase_json, "appends_sent": appends.sent, "acknowledged": appends.acked,
+            "lost": appends.lost, "duplicated": appends.duplicated, "failures": failures,
+            "events": events.iter().map(|(t, w)| json!({"t": t, "event": w})).collect::<Vec<_>>(),
         }))?,
     )?;
-    println!("{md}");
-    eprintln!("    wrote {}", args.out.join("fleet.md").display());
-    drop(fleet);
-    let _ = fs::remove_dir_all(&dir);
-    Ok(())
+    Ok(md)
 }
 
 /// Debian's HAProxy in the foreground (`-db`), on the config in `dir`.
 struct HaProxy {
-    child: Option<Child>,
+    child: Child,
 }
 
 impl HaProxy {
@@ -690,19 +723,12 @@ impl HaProxy {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(HaProxy { child: Some(child) })
+        Ok(HaProxy {
+            child: Child::new(child),
+        })
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for HaProxy {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.kill();
     }
 }

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -54,16 +54,6 @@ pub struct Args {
     /// Few runs: checks the pipeline, not the machine.
     #[arg(long)]
     quick: bool,
-}
-
-/// A process started here: killed and waited for on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A server that has answered its first `GET /health`.
@@ -167,7 +157,7 @@ fn start_workerd(workerd: &Path, config: &Path, log: &Path) -> Result<Started> {
         .spawn()
         .with_context(|| format!("starting {}", workerd.display()))?;
     let control = child.stdout.take().expect("piped");
-    let guard = Box::new(Guard(child));
+    let guard = Box::new(vecproc_harness::process::Child::new(child));
     // Read the control fd on a thread so a workerd that never listens cannot
     // hang the benchmark.
     let (tx, rx) = mpsc::channel();

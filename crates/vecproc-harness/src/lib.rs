@@ -13,6 +13,8 @@
 //!   host-runner's shim on its `PATH`, cleaned up when dropped;
 //! - [`certs`]: test certificates from the `openssl` CLI (self-signed, or
 //!   issued by a test CA for a server or a client);
+//! - [`process`]: a child process killed and reaped when dropped (Redis,
+//!   the registry, HAProxy, Prometheus);
 //! - [`cmd`]: a command run as a task's step (heading, timing, failure
 //!   naming the command line), for the xtask and the benchmarks.
 //!
@@ -25,6 +27,7 @@ pub mod certs;
 pub mod cmd;
 pub mod containerd;
 pub mod paths;
+pub mod process;
 pub mod redis;
 pub mod registry;
 mod server;

@@ -8,11 +8,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::free_port;
+use crate::process::Child;
 
 /// Debian's binary.
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
@@ -38,7 +39,7 @@ pub enum RedisError {
 
 /// A running Redis.
 pub struct Redis {
-    child: Option<Child>,
+    child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its data directory.
@@ -81,7 +82,7 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()?;
         let mut redis = Redis {
-            child: Some(child),
+            child: Child::new(child),
             port,
             dir: dir.to_path_buf(),
         };
@@ -144,15 +145,6 @@ impl Redis {
 
     /// Stops it at once (SIGKILL), as a crash or an outage would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }

@@ -5,10 +5,11 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::process::Child;
 use crate::{free_port, temp_dir};
 
 /// Why a registry did not come up.
@@ -32,7 +33,7 @@ pub enum RegistryError {
 
 /// A running registry.
 pub struct Registry {
-    child: Option<Child>,
+    child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// The temporary directory (config, htpasswd, storage).
@@ -95,16 +96,18 @@ impl Registry {
                 dir.join("data").display()
             );
             std::fs::write(dir.join("config.yml"), config)?;
-            let mut child = Command::new(&bin)
-                .arg("serve")
-                .arg(dir.join("config.yml"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
+            let mut child = Child::new(
+                Command::new(&bin)
+                    .arg("serve")
+                    .arg(dir.join("config.yml"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
+                if child.has_exited() {
                     break;
                 }
                 let answer = ureq::get(&format!("http://{addr}/v2/"))
@@ -112,7 +115,7 @@ impl Registry {
                     .call();
                 if matches!(answer, Ok(_) | Err(ureq::Error::Status(401, _))) {
                     return Ok(Registry {
-                        child: Some(child),
+                        child,
                         addr,
                         dir,
                         auth,
@@ -120,19 +123,51 @@ impl Registry {
                 }
                 thread::sleep(Duration::from_millis(50));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
         let _ = std::fs::remove_dir_all(&dir);
         Err(RegistryError::NoAnswer)
     }
 
+    /// Pushes `component` here as an OCI image node runtimes pull, with
+    /// `host-runner image` (`host_runner`), as `REPO:TAG` (`repo_tag`).
+    /// Returns the reference (`HOST:PORT/REPO:TAG`); an error carries what
+    /// host-runner printed.
+    pub fn push_image(
+        &self,
+        host_runner: &std::path::Path,
+        component: &std::path::Path,
+        repo_tag: &str,
+    ) -> Result<String, String> {
+        let reference = format!("{}/{repo_tag}", self.addr);
+        let out = Command::new(host_runner)
+            .arg("image")
+            .arg(component)
+            .arg(format!("oci://{reference}"))
+            .args(["--insecure-registry", &self.addr])
+            .output()
+            .map_err(|e| format!("running {}: {e}", host_runner.display()))?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "host-runner image {reference}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        if !printed
+            .trim()
+            .starts_with(&format!("oci://{reference}@sha256:"))
+        {
+            return Err(format!(
+                "host-runner image {reference} printed no pinned reference: {printed}"
+            ));
+        }
+        Ok(reference)
+    }
+
     /// Stops the registry (its storage stays until drop).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// The file holding blob `digest` (`sha256:HEX`) in the storage directory.

@@ -37,14 +37,24 @@ pub struct Image {
     pub manifest: Vec<u8>,
 }
 
-/// A file name the image cannot hold.
+/// Why an image cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} cannot name the component in an image: use a plain file name ending in .wasm")]
-pub struct BadFileName(pub String);
+pub enum ImageError {
+    /// The file name is not a plain `NAME.wasm` at the root.
+    #[error("{0:?} cannot name the component in an image: use a plain file name ending in .wasm")]
+    BadFileName(String),
+    /// The bytes are not a component (a core module, or not Wasm): the
+    /// image's shim serves components only.
+    #[error("not a WebAssembly component (an image's shim serves components)")]
+    NotAComponent,
+}
+
+/// The preamble of a component binary: magic, version 0x0d, layer 1.
+const COMPONENT_PREAMBLE: &[u8; 8] = b"\0asm\x0d\0\x01\0";
 
 impl Image {
     /// The image holding `component` as `/FILE_NAME`, its entrypoint.
-    pub fn new(file_name: &str, component: &[u8]) -> Result<Self, BadFileName> {
+    pub fn new(file_name: &str, component: &[u8]) -> Result<Self, ImageError> {
         let plain = !file_name.is_empty()
             && file_name.len() <= 100
             && file_name.ends_with(".wasm")
@@ -53,7 +63,10 @@ impl Image {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !plain {
-            return Err(BadFileName(file_name.to_string()));
+            return Err(ImageError::BadFileName(file_name.to_string()));
+        }
+        if !component.starts_with(COMPONENT_PREAMBLE) {
+            return Err(ImageError::NotAComponent);
         }
         let layer = tar_of(file_name, component);
         let layer_digest = Digest::of(&layer);
@@ -146,19 +159,33 @@ mod tests {
 
     #[test]
     fn the_same_component_gives_the_same_digests() {
-        let a = Image::new("a.wasm", b"\0asm").unwrap();
-        let b = Image::new("a.wasm", b"\0asm").unwrap();
+        let a = Image::new("a.wasm", COMPONENT_PREAMBLE).unwrap();
+        let b = Image::new("a.wasm", COMPONENT_PREAMBLE).unwrap();
         assert_eq!(Digest::of(&a.manifest), Digest::of(&b.manifest));
         assert_ne!(
             Digest::of(&a.manifest),
-            Digest::of(&Image::new("b.wasm", b"\0asm").unwrap().manifest)
+            Digest::of(&Image::new("b.wasm", COMPONENT_PREAMBLE).unwrap().manifest)
         );
     }
 
     #[test]
     fn names_that_are_not_plain_files_are_refused() {
         for bad in ["", "../x.wasm", "dir/x.wasm", "x.txt", ".wasm", "x y.wasm"] {
-            assert_eq!(Image::new(bad, b"").unwrap_err(), BadFileName(bad.into()));
+            assert_eq!(
+                Image::new(bad, COMPONENT_PREAMBLE).unwrap_err(),
+                ImageError::BadFileName(bad.into())
+            );
+        }
+    }
+
+    #[test]
+    fn only_components_are_packed() {
+        // A core module (version 1), a truncated header, not Wasm at all.
+        for bytes in [&b"\0asm\x01\0\0\0"[..], b"\0asm", b"ELF"] {
+            assert_eq!(
+                Image::new("x.wasm", bytes).unwrap_err(),
+                ImageError::NotAComponent
+            );
         }
     }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use vecproc_harness::containerd::Containerd;
 use vecproc_harness::{shim_bin, Registry};
-use vecproc_tests::{artifact, get, host_runner_bin, Launch, Server, WASMTIME_500_PAGE};
+use vecproc_tests::{artifact, get, host_runner_bin, Launch, Server};
 
 use crate::compat::api_matrix;
 
@@ -38,28 +38,9 @@ struct Node {
 /// Pushes `component` as an OCI image with `host-runner image`; its
 /// reference (`HOST:PORT/REPO:TAG`).
 fn push_image(registry: &Registry, component: &std::path::Path, repo: &str) -> String {
-    let reference = format!("{}/{repo}:0.1.0", registry.addr);
-    let out = std::process::Command::new(host_runner_bin())
-        .arg("image")
-        .arg(component)
-        .arg(format!("oci://{reference}"))
-        .arg("--insecure-registry")
-        .arg(&registry.addr)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "host-runner image: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        printed
-            .trim()
-            .starts_with(&format!("oci://{reference}@sha256:")),
-        "{printed}"
-    );
-    reference
+    registry
+        .push_image(&host_runner_bin(), component, &format!("{repo}:0.1.0"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// containerd with the service's and the fixture's images pulled from the
@@ -374,18 +355,7 @@ fn guest_faults_are_contained_in_the_container() {
         ("/loop", "guest timed out"),
         ("/alloc", "worker failed"),
     ] {
-        let reply = get(&server.url(route));
-        assert_eq!(
-            (reply.status, String::from_utf8_lossy(&reply.body).as_ref()),
-            (500, WASMTIME_500_PAGE),
-            "{route}"
-        );
-        assert!(
-            server.wait_for_output(message, Duration::from_secs(5)),
-            "{route}: {}",
-            server.stderr()
-        );
-        assert_eq!(get(&server.url("/ok")).status, 200, "after {route}");
+        crate::faults::assert_fault_contained(&server, "in containerd", route, message);
     }
     // The memory budget given (256 MiB), inside the container's 512 MiB.
     let admin = format!("http://{}", server.admin_authority());

@@ -217,7 +217,7 @@ fn without_an_endpoint_nothing_is_exported() {
 /// Debian's Prometheus, on a free loopback port with its storage in a
 /// temporary directory, scraping `targets` every second; killed when dropped.
 struct Prometheus {
-    child: std::process::Child,
+    _child: vecproc_harness::process::Child,
     port: u16,
 }
 
@@ -254,7 +254,10 @@ impl Prometheus {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting prometheus");
-        let prometheus = Prometheus { child, port };
+        let prometheus = Prometheus {
+            _child: vecproc_harness::process::Child::new(child),
+            port,
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let ready = || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -294,13 +297,6 @@ impl Prometheus {
             .as_array()
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
