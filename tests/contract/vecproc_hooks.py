@@ -1,4 +1,4 @@
-"""schemathesis hooks for `cargo xtask contract` (loaded with SCHEMATHESIS_HOOKS).
+"""schemathesis hooks for the contract suite (tests/tests/e2e/contract.rs) (loaded with SCHEMATHESIS_HOOKS).
 
 `before_call` runs for every request of every phase, after generation;
 schemathesis then re-checks whether the edited case is still valid or invalid,

@@ -1,6 +1,6 @@
 //! Pinned Python tools from PyPI, each in a venv of its own under the
-//! target directory: schemathesis (`contract`), kubernetes-validate
-//! (`deploy/`'s manifests).
+//! target directory, for the suites that run them (`tests/tests/e2e/`'s
+//! `contract` and `manifests`), which take them by path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,16 +9,25 @@ use anyhow::{Context, Result};
 
 use crate::run::{output, run, step};
 
-/// `<target>/<package>-venv/bin/<bin>`, pip-installing `package==version`
-/// (under `constraints`, if given) when that version is not there.
-pub fn venv_tool(
-    package: &str,
-    bin: &str,
-    version: &str,
-    constraints: Option<&Path>,
-) -> Result<PathBuf> {
+/// schemathesis (the contract suite), with its dependencies pinned by
+/// `tests/contract/constraints.txt`.
+pub fn schemathesis(root: &Path) -> Result<PathBuf> {
+    let constraints = root.join("tests/contract/constraints.txt");
+    venv_tool("schemathesis", "4.32.5", Some(&constraints))
+}
+
+/// kubernetes-validate with Kubernetes 1.37's schemas (the manifests
+/// suite).
+pub fn kubernetes_validate() -> Result<PathBuf> {
+    venv_tool("kubernetes-validate", "1.37.0", None)
+}
+
+/// `<target>/<package>-venv/bin/<package>`, pip-installing
+/// `package==version` (under `constraints`, if given) when that version is
+/// not there.
+fn venv_tool(package: &str, version: &str, constraints: Option<&Path>) -> Result<PathBuf> {
     let venv = crate::paths::target().join(format!("{package}-venv"));
-    let path = venv.join("bin").join(bin);
+    let path = venv.join("bin").join(package);
     let installed = output(Command::new(&path).arg("--version"))
         .is_some_and(|v| v.split_whitespace().any(|w| w == version));
     if installed {
@@ -41,29 +50,4 @@ pub fn venv_tool(
     run(pip.arg(format!("{package}=={version}")))
         .with_context(|| format!("installing {package}"))?;
     Ok(path)
-}
-
-/// kubernetes-validate's version: Kubernetes 1.37's schemas.
-const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
-
-/// Validates `deploy/*.yaml` against Kubernetes' schemas, strictly
-/// (unknown fields are errors).
-pub fn validate_manifests(root: &Path) -> Result<()> {
-    let validate = venv_tool(
-        "kubernetes-validate",
-        "kubernetes-validate",
-        KUBERNETES_VALIDATE_VERSION,
-        None,
-    )?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("deploy"))
-        .context("reading deploy/")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    step(&format!(
-        "validating {} Kubernetes manifests in deploy/ (kubernetes-validate {KUBERNETES_VALIDATE_VERSION} --strict)",
-        files.len()
-    ));
-    run(Command::new(validate).arg("--strict").args(&files))
 }

@@ -16,6 +16,9 @@
 //!   function of the interface called through generated bindings;
 //! - `kernels`: `vector-kernels.wasm`, the benchmark component, agreeing
 //!   with the native kernels call by call and in `time-kernel`;
+//! - `contract`: the OpenAPI contract checked by schemathesis against
+//!   `wasmtime serve` (stateless routes) and host-runner `-S keyvalue`
+//!   (`/vectors`);
 //! - `composition`: the composed file imports only `wasi:http/proxy`, and the
 //!   shipped processor exports only `vector-processor`;
 //! - `serve`: the real `wasmtime serve` answering every route and error;
@@ -44,6 +47,8 @@
 //!   the embedded store and Debian's Redis: the article's flow with a
 //!   million values, 16 concurrent appenders (two nodes on one Redis),
 //!   `kill -9` during appends, a Redis outage, expiry, startup errors;
+//! - `manifests`: `deploy/`'s Kubernetes manifests against Kubernetes'
+//!   schemas (kubernetes-validate `--strict`);
 //! - `large_bodies`: 60 MiB of small numbers answered under the defaults;
 //! - `registry`: publishing with `cargo xtask publish` (the real wkg) to a
 //!   real OCI registry, the artifact layout, and host-runner serving and
@@ -54,6 +59,7 @@ mod client_faults;
 mod compat;
 mod composition;
 mod containerd;
+mod contract;
 mod faults;
 mod front_door;
 mod guest;
@@ -61,6 +67,7 @@ mod host_runner;
 mod kernels;
 mod keyvalue;
 mod large_bodies;
+mod manifests;
 mod p3;
 mod p3_compat;
 mod platform;
