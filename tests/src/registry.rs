@@ -1,6 +1,6 @@
 //! The registry suite's tools: the registry itself (`vecproc-harness`'s
-//! Debian `docker-registry`, re-exported), and `wkg`, the xtask binary (for
-//! `cargo xtask publish`) and openssl (key pairs and an independent
+//! Debian `docker-registry`, re-exported), and `wkg`, `vecproc-publish` (what
+//! `cargo xtask publish` runs) and openssl (key pairs and an independent
 //! signature check).
 
 use std::io::Read;
@@ -17,13 +17,14 @@ pub fn wkg_bin() -> PathBuf {
     crate::tool("VECPROC_WKG", "wkg")
 }
 
-/// The xtask executable (`$VECPROC_XTASK`, set by `cargo xtask test`, else
-/// `<target>/debug/xtask`).
-pub fn xtask_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("VECPROC_XTASK") {
+/// The `vecproc-publish` executable (what `cargo xtask publish` runs):
+/// `$VECPROC_PUBLISH`, else `<target>/debug/vecproc-publish`, which `cargo
+/// build --workspace` writes.
+pub fn publish_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("VECPROC_PUBLISH") {
         return PathBuf::from(p);
     }
-    crate::target_dir().join("debug/xtask")
+    crate::target_dir().join("debug/vecproc-publish")
 }
 
 /// Writes an ECDSA P-256 key pair with openssl, as the README tells users

@@ -1,7 +1,7 @@
 //! Distribution through a real OCI registry (Debian's `docker-registry` on a
-//! free loopback port): `cargo xtask publish` with the real `wkg`, an
-//! independent `wkg oci pull`, the Wasm artifact layout Kubernetes runtimes
-//! read, and host-runner serving and composing by reference with verified
+//! free loopback port): `vecproc-publish` (what `cargo xtask publish` runs)
+//! with the real `wkg`, an independent `wkg oci pull`, the Wasm artifact
+//! layout Kubernetes runtimes read, and host-runner serving and composing by reference with verified
 //! digests, its cache, credentials and cosign signatures. Every failure case
 //! asserts the message and the exit code.
 
@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use vecproc_tests::registry::{
-    key_pair, run_for, temp_dir, wkg_bin, xtask_bin, Answer, Output, Registry, Scripted,
+    key_pair, publish_bin, run_for, temp_dir, wkg_bin, Answer, Output, Registry, Scripted,
 };
 use vecproc_tests::{artifact, host_runner_bin, post_json, Server};
 
@@ -27,10 +27,11 @@ const NAMES: [&str; 4] = [
 ];
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// `cargo xtask publish --no-build --registry ADDR [extra]`.
+/// `vecproc-publish --registry ADDR [extra]`: what `cargo xtask publish`
+/// runs once the components are built.
 fn publish(registry: &Registry, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(xtask_bin());
-    cmd.args(["publish", "--no-build", "--registry", &registry.addr])
+    let mut cmd = Command::new(publish_bin());
+    cmd.args(["--registry", &registry.addr])
         .args(extra)
         .env("VECPROC_HOST_RUNNER", host_runner_bin())
         .env("VECPROC_WKG", wkg_bin())
