@@ -9,7 +9,7 @@
 //   OUT/config.capnp      the workerd config: one worker, one HTTP socket
 //
 // Serve it with `workerd serve OUT/config.capnp` (see js/edge/README.md);
-// `cargo xtask edge` runs this script and then workerd.
+// `node edge/serve.mjs` (what `cargo xtask edge` runs) builds and serves.
 //
 // Usage: node edge/build.mjs --wasm COMPONENT --out DIR [--addr HOST:PORT]
 //          [--max-request-body-bytes N] [--instance-reuse N]
@@ -164,7 +164,7 @@ export async function buildEdge({
   return { out, config, bundle, coreModules };
 }
 
-function parseArgs(argv) {
+export function parseArgs(argv) {
   const opts = {};
   const value = (i, name) => {
     const v = argv[i];

@@ -1,6 +1,6 @@
 // Starting and stopping the pinned workerd binary (npm `workerd`, from
-// js/node_modules) on a config written by build.mjs. Used by the tests;
-// `cargo xtask edge` does the same from Rust.
+// js/node_modules) on a config written by build.mjs: for the tests and
+// serve.mjs (`cargo xtask edge`).
 //
 // Readiness comes from workerd itself: `--control-fd 3` makes it write
 // `{"event":"listen","socket":"http","port":N}` on fd 3 once the socket
