@@ -396,13 +396,11 @@ pub fn run(args: Args) -> Result<()> {
                     "pushing the service's image to {} and pulling it into containerd",
                     registry.addr
                 ));
-                let image = registry
-                    .push_image(
-                        &args.host_runner,
-                        &args.component,
-                        "vecproc/vector-store-service-image:fleet",
-                    )
-                    .map_err(anyhow::Error::msg)?;
+                let image = registry.push_image(
+                    &args.host_runner,
+                    &args.component,
+                    "vecproc/vector-store-service-image:fleet",
+                )?;
                 containerd
                     .ctr_output(&["images", "pull", "--plain-http", &image])
                     .map_err(anyhow::Error::msg)?;

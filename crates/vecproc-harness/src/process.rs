@@ -46,14 +46,26 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    /// The start time (clock ticks after boot) of process `pid`, if it
+    /// exists: with the pid, what tells a process from a later one that
+    /// reused its pid.
+    fn started(pid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Field 22; the fields after the parenthesised command name.
+        let after_name = &stat[stat.rfind(')')? + 2..];
+        after_name.split(' ').nth(19)?.parse().ok()
+    }
+
     #[test]
     fn a_dropped_child_is_killed_and_reaped() {
         let mut child = Child::new(Command::new("sleep").arg("60").spawn().unwrap());
         let pid = child.get_mut().unwrap().id();
+        let start = started(pid).expect("the child is in /proc");
         assert!(!child.has_exited());
         drop(child);
-        // Reaped, so no zombie remains under this pid.
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+        // Reaped, so no zombie remains under this pid (a process there now
+        // with another start time reused the pid).
+        assert_ne!(started(pid), Some(start));
     }
 
     #[test]

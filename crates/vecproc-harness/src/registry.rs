@@ -29,6 +29,15 @@ pub enum RegistryError {
     /// Three attempts on fresh ports gave no answer on `/v2/` within 15 s each.
     #[error("docker-registry did not answer on a loopback port")]
     NoAnswer,
+    /// `host-runner image` could not run, failed, or printed no pinned
+    /// reference.
+    #[error("host-runner image {reference}: {message}")]
+    Push {
+        /// What was being pushed (`ADDR/REPO:TAG`).
+        reference: String,
+        /// What went wrong, with what host-runner said.
+        message: String,
+    },
 }
 
 /// A running registry.
@@ -138,29 +147,30 @@ impl Registry {
         host_runner: &std::path::Path,
         component: &std::path::Path,
         repo_tag: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, RegistryError> {
         let reference = format!("{}/{repo_tag}", self.addr);
+        let failed = |message: String| RegistryError::Push {
+            reference: reference.clone(),
+            message,
+        };
         let out = Command::new(host_runner)
             .arg("image")
             .arg(component)
             .arg(format!("oci://{reference}"))
             .args(["--insecure-registry", &self.addr])
             .output()
-            .map_err(|e| format!("running {}: {e}", host_runner.display()))?;
+            .map_err(|e| failed(format!("running {}: {e}", host_runner.display())))?;
         let printed = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
-            return Err(format!(
-                "host-runner image {reference}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+            return Err(failed(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
         if !printed
             .trim()
             .starts_with(&format!("oci://{reference}@sha256:"))
         {
-            return Err(format!(
-                "host-runner image {reference} printed no pinned reference: {printed}"
-            ));
+            return Err(failed(format!("printed no pinned reference: {printed}")));
         }
         Ok(reference)
     }
