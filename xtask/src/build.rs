@@ -1,20 +1,23 @@
-//! `cargo xtask build`: the guest components and their composition, and
-//! everything the tests and benchmarks run; [`build_service`] is the part
-//! `cargo xtask serve` needs.
+//! `cargo xtask build`: the guest components, their compositions, and
+//! everything the tests and benchmarks run, under `<target>/wasm/`.
 //!
 //! Every guest is a plain cargo crate built for `wasm32-unknown-unknown` and
 //! linked into a component by the toolchain's `wasm-component-ld`
-//! (`components/.cargo/config.toml` says why). Writes
-//! `target/wasm/vector-processor.wasm` (opt-level 3 with `simd128`, see
-//! [`SHIPPED_PROCESSOR`]), `target/wasm/http-api.wasm` and the composed
-//! `target/wasm/vector-service.wasm` (`wac plug`), the stateful build
-//! `http-api-stateful.wasm` composed into `vector-store-service.wasm`; then the WASI 0.3 build
-//! (`http-api-p3.wasm`, `vector-service-p3.wasm`), the benchmark component
-//! `target/wasm/vector-kernels.wasm` (built as the processor is) with its
-//! size-optimised variant, the test fixtures under `target/wasm/fixtures/`,
-//! the WASI command `target/wasm/vecproc.wasm` (crate `vecproc-cli`, for
-//! runtimes without the component model), and the wasm-bindgen package
-//! `target/web/` ([`crate::web`]).
+//! (`components/.cargo/config.toml` says why), in a target directory of its
+//! workspace's own ([`paths::guests`]).
+//!
+//! - [`build_guests`], what `cargo xtask serve` needs: `http-api.wasm`, its
+//!   stateful build `http-api-stateful.wasm`, and `vector-processor.wasm`
+//!   (opt-level 3 with `simd128`, see [`SHIPPED_PROCESSOR`]);
+//! - [`build_service`]: those composed with `wac plug` into
+//!   `vector-service.wasm` and `vector-store-service.wasm`;
+//! - [`build`], everything: also the WASI 0.3 build (`http-api-p3.wasm`,
+//!   `vector-service-p3.wasm`), the benchmark component
+//!   `vector-kernels.wasm` (built as the processor is) with its
+//!   size-optimised variant, the test fixtures under `fixtures/`, the WASI
+//!   command `vecproc.wasm` (crate `vecproc-cli`, for runtimes without the
+//!   component model), and the wasm-bindgen package `target/web/`
+//!   ([`crate::web`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,12 +28,6 @@ use anyhow::{Context, Result};
 use crate::run::{cargo, run, step};
 use crate::{paths, tools, wit};
 
-/// Paths of the built artifacts.
-pub struct Artifacts {
-    /// The composed, servable component.
-    pub service: PathBuf,
-}
-
 /// Where a guest workspace's release build of `crate_name` lands.
 fn built(workspace: &str, crate_name: &str) -> PathBuf {
     paths::guests(workspace)
@@ -38,23 +35,44 @@ fn built(workspace: &str, crate_name: &str) -> PathBuf {
         .join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
-/// Copies a built guest to `target/wasm/<file>`.
-fn publish_artifact(from: &Path, file: &str) -> Result<PathBuf> {
+/// Copies a built guest to `<target>/wasm/<file>`.
+fn copy_out(from: &Path, file: &str) -> Result<PathBuf> {
     let to = paths::wasm().join(file);
     fs::create_dir_all(to.parent().expect("under target/wasm"))?;
     fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
     Ok(to)
 }
 
+/// `cargo build --release ARGS` in the guest workspace `dir`, in its own
+/// target directory.
+fn cargo_in(root: &Path, dir: &str, args: &[&str]) -> Result<()> {
+    step(&format!(
+        "building guests ({dir}, cargo build --release {})",
+        args.join(" ")
+    ));
+    run(cargo()
+        .current_dir(root.join(dir))
+        .args(["build", "--release"])
+        .args(args)
+        .arg("--target-dir")
+        .arg(paths::guests_of(dir)))
+}
+
 /// `wac plug SOCKET --plug PLUG -o OUT`.
-fn plug(wac: &Path, socket: &Path, plug: &Path, out: &Path) -> Result<()> {
+fn plug(socket: &Path, plug: &Path, out: &Path) -> Result<()> {
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     step(&format!(
         "composing {} (wac plug {} --plug {})",
-        out.display(),
-        socket.file_name().unwrap_or_default().to_string_lossy(),
-        plug.file_name().unwrap_or_default().to_string_lossy()
+        name(out),
+        name(socket),
+        name(plug)
     ));
-    run(Command::new(wac)
+    run(Command::new(tools::path_of(&tools::WAC))
         .arg("plug")
         .arg(socket)
         .arg("--plug")
@@ -63,38 +81,31 @@ fn plug(wac: &Path, socket: &Path, plug: &Path, out: &Path) -> Result<()> {
         .arg(out))
 }
 
-/// The two shipped guests, built: `target/wasm/http-api.wasm` and
-/// `target/wasm/vector-processor.wasm`. Needs only the Rust targets and the
-/// WASI WIT; what `cargo xtask serve` builds before it composes them with
+/// The shipped guests' paths.
+pub struct Guests {
+    /// `http-api.wasm`.
+    pub api: PathBuf,
+    /// `http-api-stateful.wasm` (`/vectors` over wasi:keyvalue).
+    pub stateful: PathBuf,
+    /// `vector-processor.wasm`.
+    pub processor: PathBuf,
+}
+
+/// The three shipped guests, built. Needs only the Rust targets and the
+/// WASI WIT: `cargo xtask serve` builds these and composes them with
 /// host-runner (in-process wac-graph, the same bytes as `wac plug`: the
 /// composition suite checks it).
 pub fn build_guests(root: &Path) -> Result<Guests> {
     tools::ensure_targets()?;
     wit::fetch(root)?;
-    step("building the HTTP guest (components/, cargo build --release -p http-api)");
-    run(cargo()
-        .current_dir(root.join("components"))
-        .args(["build", "--release", "-p", "http-api"])
-        .arg("--target-dir")
-        .arg(paths::guests("components")))?;
-    let api = publish_artifact(&built("components", "http-api"), "http-api.wasm")?;
-    step(
-        "building the stateful HTTP guest (components/, cargo build --release -p http-api \
-         --features stateful)",
-    );
-    run(cargo()
-        .current_dir(root.join("components"))
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "http-api",
-            "--features",
-            "stateful",
-        ])
-        .arg("--target-dir")
-        .arg(paths::guests("components")))?;
-    let stateful = publish_artifact(&built("components", "http-api"), "http-api-stateful.wasm")?;
+    cargo_in(root, "components", &["-p", "http-api"])?;
+    let api = copy_out(&built("components", "http-api"), "http-api.wasm")?;
+    cargo_in(
+        root,
+        "components",
+        &["-p", "http-api", "--features", "stateful"],
+    )?;
+    let stateful = copy_out(&built("components", "http-api"), "http-api-stateful.wasm")?;
     let processor = build_component(root, &SHIPPED_PROCESSOR)?;
     Ok(Guests {
         api,
@@ -103,77 +114,40 @@ pub fn build_guests(root: &Path) -> Result<Guests> {
     })
 }
 
-/// The shipped guests' paths.
-pub struct Guests {
-    /// `target/wasm/http-api.wasm`.
-    pub api: PathBuf,
-    /// `target/wasm/http-api-stateful.wasm` (`/vectors` over wasi:keyvalue).
-    pub stateful: PathBuf,
-    /// `target/wasm/vector-processor.wasm`.
-    pub processor: PathBuf,
-}
-
-/// Where the composed service goes: `target/wasm/vector-service.wasm`.
+/// `<target>/wasm/vector-service.wasm`, the composed service.
 pub fn service_path() -> PathBuf {
     paths::wasm().join("vector-service.wasm")
 }
 
-/// Where the composed stateful service goes:
-/// `target/wasm/vector-store-service.wasm`.
+/// `<target>/wasm/vector-store-service.wasm`, the composed stateful service.
 pub fn store_service_path() -> PathBuf {
     paths::wasm().join("vector-store-service.wasm")
 }
 
-/// The guests ([`build_guests`]) composed with `wac plug` into
-/// `target/wasm/vector-service.wasm`.
-pub fn build_service(root: &Path) -> Result<Artifacts> {
-    let wac = tools::ensure(&tools::WAC)?;
+/// The guests composed with `wac plug`; returns [`service_path`].
+pub fn build_service(root: &Path) -> Result<PathBuf> {
+    tools::ensure(&tools::WAC)?;
     let guests = build_guests(root)?;
-    let service = service_path();
-    plug(&wac, &guests.api, &guests.processor, &service)?;
-    plug(
-        &wac,
-        &guests.stateful,
-        &guests.processor,
-        &store_service_path(),
-    )?;
-    Ok(Artifacts { service })
+    plug(&guests.api, &guests.processor, &service_path())?;
+    plug(&guests.stateful, &guests.processor, &store_service_path())?;
+    Ok(service_path())
 }
 
-/// Everything `cargo xtask build` writes: the service ([`build_service`]),
-/// the test fixtures, the WASI 0.3 build and the WASI command.
-pub fn build(root: &Path) -> Result<Artifacts> {
-    let artifacts = build_service(root)?;
-    let wac = tools::path_of(&tools::WAC);
+/// Everything `cargo xtask build` writes.
+pub fn build(root: &Path) -> Result<()> {
+    build_service(root)?;
     let out = paths::wasm();
 
-    step("building the WASI 0.3 HTTP guest (components/, cargo build --release -p http-api-p3)");
-    run(cargo()
-        .current_dir(root.join("components"))
-        .args(["build", "--release", "-p", "http-api-p3"])
-        .arg("--target-dir")
-        .arg(paths::guests("components")))?;
-    let api_p3 = publish_artifact(&built("components", "http-api-p3"), "http-api-p3.wasm")?;
-    plug(
-        &wac,
-        &api_p3,
-        &out.join(SHIPPED_PROCESSOR.file),
-        &out.join("vector-service-p3.wasm"),
-    )?;
+    cargo_in(root, "components", &["-p", "http-api-p3"])?;
+    let api_p3 = copy_out(&built("components", "http-api-p3"), "http-api-p3.wasm")?;
+    let processor = out.join(SHIPPED_PROCESSOR.file);
+    plug(&api_p3, &processor, &out.join("vector-service-p3.wasm"))?;
 
     wit::fetch_config(root)?;
-    step("building fixture guests (tests/fixtures, cargo build --release --workspace)");
-    run(cargo()
-        .current_dir(root.join("tests/fixtures"))
-        .args(["build", "--release", "--workspace"])
-        .arg("--target-dir")
-        .arg(paths::guests("fixtures")))?;
-    publish_artifact(
-        &built("fixtures", "misbehaving-p3"),
-        "fixtures/misbehaving-p3.wasm",
-    )?;
-    publish_artifact(&built("fixtures", "platform"), "fixtures/platform.wasm")?;
-    publish_artifact(&built("fixtures", "kv-draft"), "fixtures/kv-draft.wasm")?;
+    cargo_in(root, "tests/fixtures", &["--workspace"])?;
+    for name in ["misbehaving-p3", "platform", "kv-draft"] {
+        copy_out(&built("fixtures", name), &format!("fixtures/{name}.wasm"))?;
+    }
     // The fixture imports a growable table (`tables`), which Rust cannot
     // provide: a hand-written component does, plugged in with wac.
     let grower = out.join("fixtures/table-grower.wasm");
@@ -182,22 +156,11 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         &grower,
         wat::parse_file(&wat).with_context(|| format!("parsing {}", wat.display()))?,
     )?;
-    plug(
-        &wac,
-        &built("fixtures", "misbehaving"),
-        &grower,
-        &out.join("fixtures/misbehaving.wasm"),
-    )?;
+    let misbehaving = out.join("fixtures/misbehaving.wasm");
+    plug(&built("fixtures", "misbehaving"), &grower, &misbehaving)?;
 
-    step(
-        "building std-Rust fixture guests (tests/fixtures-std, cargo build --target wasm32-wasip2)",
-    );
-    run(cargo()
-        .current_dir(root.join("tests/fixtures-std"))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .arg("--target-dir")
-        .arg(paths::guests("fixtures-std")))?;
-    publish_artifact(
+    cargo_in(root, "tests/fixtures-std", &["--target", "wasm32-wasip2"])?;
+    copy_out(
         &paths::guests("fixtures-std").join("wasm32-wasip2/release/cli_guest.wasm"),
         "fixtures/cli-guest.wasm",
     )?;
@@ -210,7 +173,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .current_dir(root)
         .args(["build", "-p", "vecproc-cli", "--target", "wasm32-wasip1"])
         .args(["--profile", "wasm-cli"]))?;
-    publish_artifact(
+    copy_out(
         &paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
         "vecproc.wasm",
     )?;
@@ -232,8 +195,7 @@ pub fn build(root: &Path) -> Result<Artifacts> {
             "vector-service-p3.wasm",
             "vecproc.wasm",
         ],
-    )?;
-    Ok(artifacts)
+    )
 }
 
 /// Prints the size of each of `files` under `dir`, shown as `shown/FILE`.
@@ -254,23 +216,21 @@ struct ComponentBuild {
     /// The cargo package.
     package: &'static str,
     /// Target directory under `<target>/guests/`; `None` for the workspace
-    /// profile (opt-level "s", no SIMD) in the workspace's own
-    /// ([`paths::guests`]`("components")`).
+    /// profile (opt-level "s", no SIMD) in the workspace's own.
     target_dir: Option<&'static str>,
     /// `opt-level` of the release profile for this build.
     opt_level: &'static str,
     /// Whether WebAssembly SIMD (`-C target-feature=+simd128`) is enabled.
     simd: bool,
-    /// File written under `target/wasm/`.
+    /// File written under `<target>/wasm/`.
     file: &'static str,
 }
 
-/// The shipped processor: opt-level 3 with `simd128`. `cargo xtask bench`
-/// measured the same build of the kernels at 1.43× native on blur and
-/// 1.46-1.60× on matmul, against 2.23× and 2.87-3.31× for the
-/// size-optimised build (BENCHMARKS.md). Every runtime the repository serves
-/// it on (Wasmtime, jco in Node and Chromium, workerd) runs SIMD;
-/// `cargo xtask test` runs it on all of them.
+/// The shipped processor: opt-level 3 with `simd128`, which `cargo xtask
+/// bench` measured faster than the size-optimised build on every kernel
+/// (BENCHMARKS.md). Every runtime the repository serves it on (Wasmtime,
+/// jco in Node and Chromium, workerd) runs SIMD; `cargo xtask test` runs it
+/// on all of them.
 const SHIPPED_PROCESSOR: ComponentBuild = ComponentBuild {
     package: "vector-processor",
     target_dir: Some("components-o3-simd"),
@@ -331,42 +291,32 @@ fn build_component(root: &Path, b: &ComponentBuild) -> Result<PathBuf> {
         );
     }
     run(&mut cmd)?;
-    publish_artifact(&built(workspace, b.package), b.file)
+    copy_out(&built(workspace, b.package), b.file)
 }
 
-/// The benchmark component's three builds, for `cargo xtask bench`: as the
-/// processor ships (`vector-kernels.wasm`, written by [`build`]), opt-level 3
-/// without SIMD (`vector-kernels-o3.wasm`, built here) and for size
-/// (`vector-kernels-size.wasm`, written by [`build`]).
+/// The benchmark component's three builds, for `cargo xtask bench`.
 pub struct BenchVariants {
-    /// opt-level 3 with simd128.
+    /// opt-level 3 with simd128 (`vector-kernels.wasm`, as the processor ships).
     pub shipped: PathBuf,
-    /// opt-level 3 without SIMD.
+    /// opt-level 3 without SIMD (`vector-kernels-o3.wasm`, built here).
     pub o3: PathBuf,
-    /// opt-level "s".
+    /// opt-level "s" (`vector-kernels-size.wasm`).
     pub size: PathBuf,
 }
 
-/// Builds the opt-level 3 variant and checks the other two exist.
+/// Builds the opt-level 3 variant beside the two [`build`] writes.
 pub fn build_bench_variants(root: &Path) -> Result<BenchVariants> {
     let o3 = build_component(root, &O3_KERNELS)?;
-    let wasm = crate::paths::wasm();
-    let (shipped, size) = (
-        wasm.join(SHIPPED_KERNELS.file),
-        wasm.join(SIZE_KERNELS.file),
-    );
-    for path in [&shipped, &size] {
-        anyhow::ensure!(
-            path.exists(),
-            "{} is missing: run cargo xtask build",
-            path.display()
-        );
-    }
-    Ok(BenchVariants { shipped, o3, size })
+    let wasm = paths::wasm();
+    Ok(BenchVariants {
+        shipped: wasm.join(SHIPPED_KERNELS.file),
+        o3,
+        size: wasm.join(SIZE_KERNELS.file),
+    })
 }
 
 /// Builds host-runner in release and returns its path; `$VECPROC_HOST_RUNNER`
-/// names a binary to use instead (the test suites pass their debug build).
+/// names a binary to use instead.
 pub fn host_runner(root: &Path) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("VECPROC_HOST_RUNNER") {
         return Ok(path.into());
@@ -376,5 +326,5 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
     run(cargo()
         .current_dir(root)
         .args(["build", "--release", "-p", "host-runner"]))?;
-    Ok(crate::paths::target().join("release/host-runner"))
+    Ok(paths::target().join("release/host-runner"))
 }

@@ -1,16 +1,8 @@
-//! The JavaScript hosts: the vector-processor component in Node and in
-//! Chromium through jco, from the npm project in `js/`.
-//!
-//! - [`test`] installs what the JavaScript suites need (the npm packages
-//!   pinned in `js/package-lock.json`, Debian's Chromium), transpiles
-//!   `target/wasm/vector-processor.wasm` into the ignored `js/gen/`, and runs
-//!   the Node suites (generated bindings and typed API; the HTTP API of
-//!   `target/wasm/vector-service.wasm` under `jco serve`) and the Chromium
-//!   end-to-end test of the demo page, which writes `target/js/demo.png` and
-//!   `target/js/browser.json`.
-//! - [`demo`] transpiles and serves the browser demo on 127.0.0.1.
-//!
-//! Both assume `target/wasm/*.wasm` are built: the caller builds first.
+//! The JavaScript hosts, from the npm project in `js/`: the suites (`npm
+//! test`: jco in Node, the wasm-bindgen package, the service in workerd
+//! and under `jco serve`, the WASI command on every runtime, the demo page
+//! in Chromium), the browser demo, and what the benchmarks and `cargo xtask
+//! edge` need. All of them read the components `cargo xtask build` wrote.
 //!
 //! Packages are installed with `npm install --no-save`, which installs the
 //! locked versions and never rewrites the lockfile. `npm ci` is not used: the
@@ -43,115 +35,60 @@ pub struct Tools<'a> {
     pub wasmer: Option<&'a Path>,
 }
 
-/// Installs what the JavaScript suites need and runs them all, with every
-/// tool passed by path and `VECPROC_REQUIRE_ALL=1`, under which a suite whose
-/// prerequisite is missing fails instead of skipping.
+/// Runs every JavaScript suite (`npm test`) with every tool passed by path
+/// and `VECPROC_REQUIRE_ALL=1`, under which a suite whose prerequisite is
+/// missing fails instead of skipping.
 pub fn test(root: &Path, tools: &Tools) -> Result<()> {
-    let js = js_dir(root);
-    require_built(&[
-        "vector-processor.wasm",
-        "vector-kernels.wasm",
-        "vector-service.wasm",
-        "vecproc.wasm",
-    ])?;
-    require_node()?;
-    ensure_node_modules(&js)?;
-    ensure_chromium()?;
-    transpile(&js)?;
-
-    let node = || {
-        let mut cmd = node(&js);
-        cmd.env("VECPROC_REQUIRE_ALL", "1")
-            .env("VECPROC_WASMTIME", tools.wasmtime)
-            .env("VECPROC_CLI", crate::paths::target().join("debug/vecproc"));
-        match tools.wasmer {
-            Some(wasmer) => cmd.env("VECPROC_WASMER", wasmer),
-            None => cmd.env_remove("VECPROC_WASMER"),
-        };
-        cmd
+    prepare(root)?;
+    step("JS: npm test (jco bindings and typed API, the wasm-bindgen package, kernels, jco serve; workerd and the WASI runtimes; Chromium)");
+    let mut cmd = Command::new("npm");
+    cmd.current_dir(root.join("js"))
+        .arg("test")
+        .env("VECPROC_REQUIRE_ALL", "1")
+        .env("VECPROC_WASMTIME", tools.wasmtime)
+        .env("VECPROC_CLI", crate::paths::target().join("debug/vecproc"))
+        .env("CHROMIUM", CHROMIUM);
+    match tools.wasmer {
+        Some(wasmer) => cmd.env("VECPROC_WASMER", wasmer),
+        None => cmd.env_remove("VECPROC_WASMER"),
     };
-    step("JS: Node suites (jco bindings and typed API; the wasm-bindgen package; kernels; HTTP API under jco serve)");
-    run(node().args([
-        "--test",
-        "test/vector.test.mjs",
-        "test/web.test.mjs",
-        "test/kernels.test.mjs",
-        "test/http.test.mjs",
-    ]))?;
-
-    step("JS: the service in workerd vs wasmtime serve; the WASI command on every runtime");
-    run(node().args(["--test", "test/edge.test.mjs", "test/wasi.test.mjs"]))?;
-
-    step("JS: Chromium end-to-end test of the demo page (N = 1,000,000)");
-    run(node()
-        .args(["--test", "test/browser.test.mjs"])
-        .env("CHROMIUM", CHROMIUM))?;
-    eprintln!(
-        "    screenshot: {}",
-        crate::paths::target().join("js").join("demo.png").display()
-    );
-    Ok(())
+    run(&mut cmd)
 }
 
 /// Transpiles the component and serves the demo page on
 /// `http://127.0.0.1:{port}/demo/` until interrupted.
 pub fn demo(root: &Path, port: u16) -> Result<()> {
-    let js = js_dir(root);
-    require_built(&["vector-processor.wasm"])?;
-    require_node()?;
-    ensure_node_modules(&js)?;
-    transpile(&js)?;
-
+    prepare_node(root)?;
+    run(node(root).arg("scripts/transpile.mjs"))?;
     step(&format!(
         "JS: serving the demo on http://127.0.0.1:{port}/demo/ (Ctrl-C stops)"
     ));
-    run(node(&js)
+    run(node(root)
         .arg("scripts/serve-demo.mjs")
         .arg(port.to_string()))
 }
 
-/// Checks Node.js and installs the npm packages (for `cargo xtask edge`);
-/// returns the npm project's directory.
+/// Checks Node.js and installs the npm packages; returns `js/`.
 pub fn prepare_node(root: &Path) -> Result<PathBuf> {
-    let js = js_dir(root);
     require_node()?;
-    ensure_node_modules(&js)?;
-    Ok(js)
+    ensure_node_modules(&root.join("js"))?;
+    Ok(root.join("js"))
 }
 
-/// Installs the npm packages and Chromium and transpiles the components (for the
-/// benchmark's JavaScript runners).
+/// [`prepare_node`], Debian's Chromium, and the components transpiled into
+/// the ignored `js/gen/` (skipped when up to date).
 pub fn prepare(root: &Path) -> Result<()> {
-    let js = js_dir(root);
-    require_built(&["vector-processor.wasm"])?;
-    require_node()?;
-    ensure_node_modules(&js)?;
-    ensure_chromium()?;
-    transpile(&js)
-}
-
-fn js_dir(root: &Path) -> PathBuf {
-    root.join("js")
+    prepare_node(root)?;
+    crate::apt::ensure(CHROMIUM, &["chromium"], &[])?;
+    step("JS: jco transpile the processor and the kernels -> js/gen/");
+    run(node(root).arg("scripts/transpile.mjs"))
 }
 
 /// A `node` command running in `js/`.
-fn node(js: &Path) -> Command {
+pub fn node(root: &Path) -> Command {
     let mut cmd = Command::new("node");
-    cmd.current_dir(js);
+    cmd.current_dir(root.join("js"));
     cmd
-}
-
-fn require_built(names: &[&str]) -> Result<()> {
-    for name in names {
-        let wasm = crate::paths::wasm().join(name);
-        if !wasm.is_file() {
-            bail!(
-                "{} is missing: build it first (`cargo xtask build`)",
-                wasm.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Fails clearly unless `node --version` reports at least [`NODE_MAJOR_MIN`].
@@ -172,23 +109,20 @@ fn require_node() -> Result<()> {
     Ok(())
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).ok()?.modified().ok()
-}
-
 /// Installs `js/node_modules` from the lockfile when it is missing or older
 /// than `package.json` or `package-lock.json`.
 fn ensure_node_modules(js: &Path) -> Result<()> {
-    let lock = js.join("package-lock.json");
-    let manifest = js.join("package.json");
-    if !lock.is_file() || !manifest.is_file() {
+    let modified = |p: &Path| fs::metadata(p).ok()?.modified().ok();
+    // npm writes node_modules/.package-lock.json at the end of every install.
+    let installed: Option<SystemTime> = modified(&js.join("node_modules/.package-lock.json"));
+    let wanted = [
+        modified(&js.join("package-lock.json")),
+        modified(&js.join("package.json")),
+    ];
+    if wanted.iter().any(Option::is_none) {
         bail!("{} needs package.json and package-lock.json", js.display());
     }
-    // npm writes node_modules/.package-lock.json at the end of every install.
-    let installed = modified(&js.join("node_modules").join(".package-lock.json"));
-    let wanted = [modified(&lock), modified(&manifest)];
-    let fresh = installed.is_some_and(|at| wanted.iter().all(|w| w.is_some_and(|w| w <= at)));
-    if fresh {
+    if installed.is_some_and(|at| wanted.iter().all(|w| w.is_some_and(|w| w <= at))) {
         return Ok(());
     }
     step(
@@ -199,16 +133,4 @@ fn ensure_node_modules(js: &Path) -> Result<()> {
         .args(["install", "--no-save", "--no-audit", "--no-fund"])
         .current_dir(js)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
-}
-
-/// Installs Debian's Chromium with apt-get when [`CHROMIUM`] is missing.
-fn ensure_chromium() -> Result<()> {
-    crate::apt::ensure(CHROMIUM, &["chromium"], &[])
-}
-
-/// `js/scripts/transpile.mjs`: jco transpile into `js/gen/vector-processor/`
-/// (skipped when up to date).
-fn transpile(js: &Path) -> Result<()> {
-    step("JS: jco transpile target/wasm/vector-processor.wasm and vector-kernels*.wasm -> js/gen/");
-    run(node(js).arg("scripts/transpile.mjs"))
 }

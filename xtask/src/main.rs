@@ -1,5 +1,7 @@
 //! `cargo xtask`: the project's build steps as a Rust program instead of
-//! shell scripts. One module per task; `tools` installs what a task needs.
+//! shell scripts. One module per task; each builds, installs what it needs
+//! (`tools`, `apt`, `python`) and invokes: the measurements, the checks and
+//! publishing live in the crates and suites it runs.
 
 mod apt;
 mod bench;
@@ -34,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build both guest components and compose them into target/wasm/.
+    /// Build the guests, their compositions, the fixtures and the WASI command into target/wasm/.
     Build,
     /// Build, compose and serve the service on http://127.0.0.1:8080.
     Serve(serve::Args),
@@ -52,13 +54,13 @@ enum Task {
     FetchWit,
     /// Build the worker bundle and serve the service with workerd on 127.0.0.1:8787.
     Edge(edge::Args),
-    /// Publish the three components to an OCI registry with wkg (and sign them).
+    /// Publish the four components to an OCI registry with wkg (vecproc-publish; --sign signs them).
     Publish(publish::Args),
     /// Soak host-runner with mixed valid, invalid and faulting requests; report.
     Soak(soak::Args),
     /// Three containerd-shim nodes behind HAProxy through a rolling restart and a kill -9; report.
     Fleet(fleet::Args),
-    /// Check the OpenAPI contract with schemathesis against `wasmtime serve`.
+    /// The OpenAPI contract suite alone: schemathesis against `wasmtime serve` and host-runner.
     Contract(contract::Args),
     /// Run the libFuzzer targets in fuzz/ for a bounded time each (nightly).
     Fuzz(fuzz::Args),
@@ -70,11 +72,11 @@ fn main() -> Result<()> {
     let root = repo_root();
     paths::init(&root)?;
     match cli.task {
-        Task::Build => build::build(&root).map(|_| ()),
+        Task::Build => build::build(&root),
         Task::Serve(args) => serve::serve(&root, args),
         Task::Test(args) => test::test(&root, args),
         Task::Bench(args) => bench::bench(&root, args),
-        Task::Demo { port } => build::build(&root).and_then(|_| js::demo(&root, port)),
+        Task::Demo { port } => build::build(&root).and_then(|()| js::demo(&root, port)),
         Task::FetchWit => wit::fetch(&root),
         Task::Edge(args) => edge::edge(&root, args),
         Task::Publish(args) => publish::publish(&root, args),

@@ -72,7 +72,7 @@ pub fn serve(root: &Path, args: Args) -> Result<()> {
         Runtime::Wasmtime => {
             // `wasmtime serve` 48 cannot link wasi:keyvalue@0.2.0-draft2:
             // the stateless service.
-            let service = build::build_service(root)?.service;
+            let service = build::build_service(root)?;
             let mut cmd = Command::new(tools::ensure(&tools::WASMTIME)?);
             cmd.arg("serve");
             (cmd, service)
