@@ -244,7 +244,7 @@ pub fn run(args: Args) -> Result<()> {
     let (commit, date) = crate::report::provenance();
     writeln!(
         md,
-        "Commit {commit}, {date}. Command: `cargo xtask bench` (or `--protocols-only`).\n"
+        "Commit {commit}, {date}. Command: `cargo xtask bench` (or `--only protocols`).\n"
     )?;
     writeln!(
         md,

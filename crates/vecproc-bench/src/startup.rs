@@ -1,5 +1,5 @@
 //! `vecproc-bench startup`, the startup half of `cargo xtask bench`
-//! (`--startup-only` runs it alone): how long a fresh instance, a fresh process and a fresh workerd
+//! (`cargo xtask bench --only startup` runs it alone): how long a fresh instance, a fresh process and a fresh workerd
 //! take to give a first answer, and how big the artifacts are, to check the
 //! seed article's "10x faster than container alternatives" and "10-100x
 //! smaller than Docker images". Writes `startup.md` and `startup.json`
