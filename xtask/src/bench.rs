@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Result;
+use clap::ValueEnum;
 
 use crate::run::{cargo, run, step};
 use crate::{apt, build, js, paths, tools};
@@ -62,176 +63,116 @@ impl Args {
         (self.only.is_empty() || self.only.contains(&part)) && !self.skip.contains(&part)
     }
 
-    fn quick(&self) -> Option<&'static str> {
-        self.quick.then_some("--quick")
-    }
-
-    /// `--seconds`, `--rounds` (one each with `--quick`) and `--out`.
-    fn load(&self, out: &Path) -> Vec<std::ffi::OsString> {
-        let (seconds, rounds) = if self.quick {
-            (1, 1)
-        } else {
-            (self.seconds, self.rounds)
+    /// The options a part of `vecproc-bench` takes (its paths default to
+    /// the binaries beside it and to `<target>/`).
+    fn options(&self, part: Part) -> Vec<String> {
+        let (seconds, rounds) = match self.quick {
+            true => (1, 1),
+            false => (self.seconds, self.rounds),
         };
-        let (seconds, rounds) = (seconds.to_string(), rounds.to_string());
-        let words = ["--seconds", &seconds, "--rounds", &rounds, "--out"];
-        let mut args: Vec<std::ffi::OsString> = words.iter().map(Into::into).collect();
-        args.push(out.into());
-        args
+        let mut options = match part {
+            Part::Serve | Part::Protocols => {
+                vec![format!("--seconds={seconds}"), format!("--rounds={rounds}")]
+            }
+            Part::Kernels => vec![format!("--runs={}", self.runs)],
+            _ => Vec::new(),
+        };
+        let quick = matches!(part, Part::Kernels | Part::Stateful | Part::Startup);
+        if self.quick && quick {
+            options.push("--quick".into());
+        }
+        options
     }
 }
 
-/// Builds release binaries of the root workspace (`-p PKG`... and
-/// `features`) and returns `<target>/release`.
-fn release(root: &Path, packages: &[&str], features: Option<&str>) -> Result<PathBuf> {
-    step(&format!(
-        "building {} (release{})",
-        packages.join(", "),
-        features
-            .map(|f| format!(", --features {f}"))
-            .unwrap_or_default()
-    ));
+/// `cargo build --release` of the packages `vecproc-bench` runs, always
+/// this one set, so that features resolve alike and no dependency is built
+/// twice; `portable-sha` builds `vecproc-bench` alone with sha2's portable
+/// code path. Returns `<target>/release/vecproc-bench`.
+fn release(root: &Path, portable_sha: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.current_dir(root).args(["build", "--release"]);
-    for package in packages {
-        cmd.args(["-p", package]);
+    if portable_sha {
+        step("building vecproc-bench (release, --features portable-sha)");
+        cmd.args(["-p", "vecproc-bench", "--features", "portable-sha"]);
+    } else {
+        step("building host-runner, vecproc-bench and vecproc-cli (release)");
+        cmd.args([
+            "-p",
+            "host-runner",
+            "-p",
+            "vecproc-bench",
+            "-p",
+            "vecproc-cli",
+        ]);
     }
-    run(cmd.args(features.map(|f| ["--features", f]).into_iter().flatten()))?;
-    Ok(paths::target().join("release"))
+    run(&mut cmd)?;
+    Ok(paths::target().join("release/vecproc-bench"))
 }
 
 /// Runs the selected parts.
 pub fn bench(root: &Path, args: Args) -> Result<()> {
-    let out = paths::target().join("bench");
-    fs::create_dir_all(&out)?;
-    let measures = [
-        Part::Serve,
-        Part::Protocols,
-        Part::Stateful,
-        Part::Kernels,
-        Part::Js,
-        Part::Startup,
-    ];
-    if measures.iter().any(|&p| args.runs(p)) {
+    let parts: Vec<Part> = Part::value_variants()
+        .iter()
+        .copied()
+        .filter(|&p| args.runs(p))
+        .collect();
+    if parts.iter().any(|&p| p != Part::Report) {
         build::build(root)?;
     }
-    let servers = || release(root, &["host-runner", "vecproc-bench"], None);
-    if args.runs(Part::Serve) {
-        apt::ensure("/usr/bin/wrk", &["wrk"], &[])?;
-        let wasmtime = tools::ensure(&tools::WASMTIME)?;
-        let bin = servers()?;
-        step("serving benchmark (vecproc-bench serve)");
-        run(Command::new(bin.join("vecproc-bench"))
-            .arg("serve")
-            .arg("--wasmtime")
-            .arg(wasmtime)
-            .arg("--host-runner")
-            .arg(bin.join("host-runner"))
-            .arg("--native")
-            .arg(bin.join("vecproc-native-server"))
-            .args(args.load(&out)))?;
-    }
-    if args.runs(Part::Protocols) {
-        apt::ensure("/usr/bin/h2load", &["nghttp2-client"], &[])?;
-        let bin = servers()?;
-        step("protocol benchmark (vecproc-bench protocols)");
-        run(Command::new(bin.join("vecproc-bench"))
-            .arg("protocols")
-            .arg("--host-runner")
-            .arg(bin.join("host-runner"))
-            .arg("--native")
-            .arg(bin.join("vecproc-native-server"))
-            .args(args.load(&out)))?;
-    }
-    if args.runs(Part::Stateful) {
-        apt::ensure_redis()?;
-        let bin = servers()?;
-        step("stateful API benchmark (vecproc-bench stateful)");
-        run(Command::new(bin.join("vecproc-bench"))
-            .arg("stateful")
-            .arg("--host-runner")
-            .arg(bin.join("host-runner"))
-            .arg("--component")
-            .arg(build::store_service_path())
-            .arg("--out")
-            .arg(&out)
-            .args(args.quick()))?;
-    }
-    if args.runs(Part::Kernels) {
-        let variants = build::build_bench_variants(root)?;
-        // Once more with sha2's portable code path: the code the WASM runs.
-        for (features, file) in [
-            (None, "rust.json"),
-            (Some("portable-sha"), "rust-portable-sha.json"),
-        ] {
-            let bin = release(root, &["vecproc-bench"], features)?;
-            step(&format!(
-                "native and Wasmtime runners -> {}",
-                out.join(file).display()
-            ));
-            run(Command::new(bin.join("vecproc-bench"))
-                .arg("kernels")
-                .arg("--wasm")
-                .arg(&variants.shipped)
-                .arg("--o3")
-                .arg(&variants.o3)
-                .arg("--size")
-                .arg(&variants.size)
-                .args(["--runs", &args.runs.to_string()])
-                .args(args.quick())
-                .arg("--out")
-                .arg(out.join(file)))?;
+    // What each part needs beyond the build, before any measurement runs.
+    for part in &parts {
+        match part {
+            Part::Serve => {
+                apt::ensure(&[apt::WRK])?;
+                std::env::set_var("VECPROC_WASMTIME", tools::ensure(&tools::WASMTIME)?);
+            }
+            Part::Protocols => apt::ensure(&[apt::H2LOAD])?,
+            Part::Stateful => apt::ensure(&[apt::REDIS])?,
+            Part::Kernels => build::build_bench_variants(root)?,
+            Part::Js => js::prepare(root)?,
+            Part::Startup => {
+                std::env::set_var("VECPROC_WKG", tools::ensure(&tools::WKG)?);
+                js::prepare_node(root)?;
+            }
+            Part::Report => {}
         }
     }
-    if args.runs(Part::Js) {
-        js::prepare(root)?;
-        let runs = args.runs.to_string();
-        step("the JavaScript runners in Node (js/bench/kernels.mjs)");
-        run(js::node(root)
-            .arg("bench/kernels.mjs")
-            .args(["--runs", &runs])
-            .args(args.quick())
-            .arg("--out")
-            .arg(out.join("js.json")))?;
-        step("the JavaScript boundary: wasm-bindgen, jco, plain JS in Node and Chromium (js/bench/boundary.mjs)");
-        run(js::node(root)
-            .arg("bench/boundary.mjs")
-            .args(["--n", if args.quick { "100000" } else { "1000000" }])
-            .args(["--runs", &runs])
-            .arg("--out")
-            .arg(&out)
-            .arg("--chromium")
-            .arg(js::CHROMIUM))?;
-    }
-    if args.runs(Part::Startup) {
-        let wkg = tools::ensure(&tools::WKG)?;
-        let js_dir = js::prepare_node(root)?;
-        let bin = release(root, &["host-runner", "vecproc-bench", "vecproc-cli"], None)?;
-        step("startup and size (vecproc-bench startup)");
-        run(Command::new(bin.join("vecproc-bench"))
-            .arg("startup")
-            .arg("--service")
-            .arg(build::service_path())
-            .arg("--host-runner")
-            .arg(bin.join("host-runner"))
-            .arg("--native")
-            .arg(bin.join("vecproc-native-server"))
-            .arg("--cli")
-            .arg(bin.join("vecproc"))
-            .arg("--js-dir")
-            .arg(js_dir)
-            .arg("--wkg")
-            .arg(wkg)
-            .arg("--out")
-            .arg(&out)
-            .args(args.quick()))?;
-    }
-    if args.runs(Part::Report) {
-        let bin = release(root, &["vecproc-bench"], None)?;
-        run(Command::new(bin.join("vecproc-bench"))
-            .arg("report")
-            .arg("--dir")
-            .arg(&out))?;
+    let out = paths::target().join("bench");
+    fs::create_dir_all(&out)?;
+    let bench = release(root, false)?;
+    for part in parts {
+        if part == Part::Js {
+            let runs = args.runs.to_string();
+            step("the JavaScript runners in Node (js/bench/kernels.mjs)");
+            run(js::node(root)
+                .args(["bench/kernels.mjs", "--runs", &runs])
+                .args(args.quick.then_some("--quick"))
+                .arg("--out")
+                .arg(out.join("js.json")))?;
+            step("the JavaScript boundary in Node and Chromium (js/bench/boundary.mjs)");
+            let n = if args.quick { "100000" } else { "1000000" };
+            run(js::node(root)
+                .args(["bench/boundary.mjs", "--n", n, "--runs", &runs])
+                .arg("--out")
+                .arg(&out)
+                .args(["--chromium", js::CHROMIUM]))?;
+            continue;
+        }
+        let name = part.to_possible_value().expect("no part is hidden");
+        step(&format!("vecproc-bench {}", name.get_name()));
+        run(Command::new(&bench)
+            .arg(name.get_name())
+            .args(args.options(part)))?;
+        if part == Part::Kernels {
+            // Once more natively with sha2's portable code path, the code
+            // the WASM runs; then the default build back for the rest.
+            let portable = release(root, true)?;
+            run(Command::new(portable)
+                .arg("kernels")
+                .args(args.options(part)))?;
+            release(root, false)?;
+        }
     }
     Ok(())
 }

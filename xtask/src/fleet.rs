@@ -1,7 +1,7 @@
 //! `cargo xtask fleet [ARGS...]`: builds the stateful service, host-runner
 //! and its containerd shim (release), installs Debian's containerd, runc,
 //! HAProxy, Redis and docker-registry where missing, then runs
-//! `vecproc-bench fleet --out target/bench ARGS` (`--seconds 60`, `--rate
+//! `vecproc-bench fleet ARGS` (`--seconds 60`, `--rate
 //! 200`, `--processes`): three nodes behind HAProxy through a rolling
 //! restart and a `kill -9`, reported in `target/bench/fleet.md`.
 
@@ -25,15 +25,8 @@ pub struct Args {
 /// Builds and installs what the fleet needs and runs it.
 pub fn fleet(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
-    apt::ensure_shim_build()?;
-    apt::ensure(
-        "/usr/bin/containerd",
-        &["containerd", "runc"],
-        &[apt::CONTAINERD],
-    )?;
-    apt::ensure("/usr/sbin/haproxy", &["haproxy"], &[apt::HAPROXY])?;
-    apt::ensure_redis()?;
-    apt::ensure_registry()?;
+    apt::ensure(&apt::SHIM_BUILD)?;
+    apt::ensure(&[apt::CONTAINERD, apt::HAPROXY, apt::REDIS, apt::REGISTRY])?;
     // The three in one build: one feature set, so nothing is built twice.
     step("building host-runner, its containerd shim and vecproc-bench (release)");
     run(cargo().current_dir(root).args([
@@ -46,18 +39,10 @@ pub fn fleet(root: &Path, args: Args) -> Result<()> {
         "-p",
         "vecproc-bench",
     ]))?;
-    let release = crate::paths::target().join("release");
-    let host_runner = release.join("host-runner");
     step("running the fleet (vecproc-bench fleet)");
-    run(Command::new(release.join("vecproc-bench"))
-        .arg("fleet")
-        .arg("--host-runner")
-        .arg(host_runner)
-        .arg("--shim")
-        .arg(release.join("containerd-shim-host-runner-v1"))
-        .arg("--component")
-        .arg(build::store_service_path())
-        .arg("--out")
-        .arg(crate::paths::target().join("bench"))
-        .args(args.args))
+    run(
+        Command::new(crate::paths::target().join("release/vecproc-bench"))
+            .arg("fleet")
+            .args(args.args),
+    )
 }

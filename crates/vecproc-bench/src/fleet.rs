@@ -49,13 +49,13 @@ use vecproc_harness::{free_port, serve_command, temp_dir, Launch, Registry, Serv
 #[derive(clap::Args)]
 pub struct Args {
     /// host-runner (pushes the image; serves when containerd cannot).
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("host-runner"))]
     host_runner: PathBuf,
     /// containerd-shim-host-runner-v1.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("containerd-shim-host-runner-v1"))]
     shim: PathBuf,
-    /// `vector-store-service.wasm`.
-    #[arg(long)]
+    /// The stateful service.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-store-service.wasm"))]
     component: PathBuf,
     /// How long the load runs, in seconds.
     #[arg(long, default_value_t = 60)]
@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long)]
     processes: bool,
     /// Where `fleet.md` and `fleet.json` go.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::bench_dir())]
     out: PathBuf,
 }
 
@@ -173,8 +173,7 @@ impl Fleet {
         match &self.runtime {
             Runtime::Containerd(c) => {
                 c.containerd
-                    .ctr_output(&["tasks", "kill", "-s", signal, &id])
-                    .map_err(anyhow::Error::msg)?;
+                    .ctr_output(&["tasks", "kill", "-s", signal, &id])?;
             }
             Runtime::Processes => {
                 Command::new("kill")
@@ -401,9 +400,7 @@ pub fn run(args: Args) -> Result<()> {
                     &args.component,
                     "vecproc/vector-store-service-image:fleet",
                 )?;
-                containerd
-                    .ctr_output(&["images", "pull", "--plain-http", &image])
-                    .map_err(anyhow::Error::msg)?;
+                containerd.ctr_output(&["images", "pull", "--plain-http", &image])?;
                 Runtime::Containerd(Box::new(Containers {
                     containerd,
                     image,

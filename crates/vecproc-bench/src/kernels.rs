@@ -19,15 +19,16 @@ use vecproc_kernels::{self as kernels, Kernel};
 /// Options of `vecproc-bench kernels`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The vector-kernels component built as the processor ships (opt-level 3, simd128).
-    #[arg(long)]
-    wasm: Option<PathBuf>,
+    /// The vector-kernels component built as the processor ships (opt-level
+    /// 3, simd128).
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-kernels.wasm"))]
+    wasm: PathBuf,
     /// The same component built at opt-level 3 without simd128.
-    #[arg(long)]
-    o3: Option<PathBuf>,
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-kernels-o3.wasm"))]
+    o3: PathBuf,
     /// The same component built for size (opt-level "s").
-    #[arg(long)]
-    size: Option<PathBuf>,
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-kernels-size.wasm"))]
+    size: PathBuf,
     /// Timed runs per case.
     #[arg(long, default_value_t = 10)]
     runs: u32,
@@ -37,12 +38,13 @@ pub struct Args {
     /// Small sizes and few runs, to check the runner itself.
     #[arg(long)]
     quick: bool,
-    /// Where to write the JSON records.
-    #[arg(long, required_unless_present = "precompile")]
-    out: Option<PathBuf>,
+    /// Where to write the JSON records (`rust-portable-sha.json` when built
+    /// with `portable-sha`).
+    #[arg(long, default_value_os_t = default_out())]
+    out: PathBuf,
     /// Instead of measuring, write `--wasm` compiled by Cranelift (an ELF
     /// object, for `objdump -d`) to this path and exit.
-    #[arg(long, requires = "wasm")]
+    #[arg(long)]
     precompile: Option<PathBuf>,
 }
 
@@ -51,6 +53,17 @@ struct Case {
     kernel: Kernel,
     size: u32,
     scaling: bool,
+}
+
+/// `<target>/bench/rust.json`, or `rust-portable-sha.json` for the build
+/// with sha2's portable code path.
+fn default_out() -> PathBuf {
+    let file = if cfg!(feature = "portable-sha") {
+        "rust-portable-sha.json"
+    } else {
+        "rust.json"
+    };
+    vecproc_harness::paths::bench_dir().join(file)
 }
 
 fn cases(quick: bool) -> Vec<Case> {
@@ -108,12 +121,12 @@ fn record(runner: &str, kernel: Kernel, size: u32, nanos: &[u64], checksum: f64)
 
 /// Runs every case on every runner given and writes the records.
 pub fn run(mut args: Args) -> Result<()> {
-    if let (Some(out), Some(wasm)) = (&args.precompile, &args.wasm) {
-        let bytes = crate::wasm::precompile(wasm)?;
+    if let Some(out) = &args.precompile {
+        let bytes = crate::wasm::precompile(&args.wasm)?;
         std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
         return Ok(());
     }
-    let out = args.out.clone().expect("clap requires --out");
+    let out = args.out.clone();
     if args.quick {
         args.runs = args.runs.min(3);
         args.warmup = args.warmup.min(1);
@@ -146,7 +159,6 @@ pub fn run(mut args: Args) -> Result<()> {
             ("wasm-o3", &args.o3),
             ("wasm-size", &args.size),
         ] {
-            let Some(path) = path else { continue };
             let mut guest = crate::wasm::Guest::load(path)
                 .with_context(|| format!("loading {}", path.display()))?;
             for case in cases(args.quick) {

@@ -25,11 +25,11 @@ use vecproc_harness::cmd::step;
 /// Options of `vecproc-bench protocols`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// host-runner (release).
-    #[arg(long)]
+    /// host-runner.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("host-runner"))]
     host_runner: PathBuf,
-    /// `vecproc-native-server` (release).
-    #[arg(long)]
+    /// `vecproc-native-server`.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("vecproc-native-server"))]
     native: PathBuf,
     #[command(flatten)]
     load: crate::serve::LoadArgs,

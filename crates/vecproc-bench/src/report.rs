@@ -19,7 +19,7 @@ use vecproc_harness::cmd::output;
 pub struct Args {
     /// The directory holding the runners' records; the report is written
     /// there too.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::bench_dir())]
     dir: PathBuf,
 }
 

@@ -24,14 +24,14 @@ use vecproc_harness::{Launch, Server};
 /// Options of `vecproc-bench serve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The `wasmtime` CLI.
-    #[arg(long)]
+    /// The `wasmtime` CLI (`$VECPROC_WASMTIME`, else cargo's bin directory).
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasmtime_bin())]
     wasmtime: PathBuf,
-    /// host-runner (release).
-    #[arg(long)]
+    /// host-runner.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("host-runner"))]
     host_runner: PathBuf,
-    /// `vecproc-native-server` (release).
-    #[arg(long)]
+    /// `vecproc-native-server`.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("vecproc-native-server"))]
     native: PathBuf,
     #[command(flatten)]
     load: LoadArgs,
@@ -48,7 +48,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
     /// Where to write the report (`NAME.md`, `NAME.json`).
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::bench_dir())]
     pub out: PathBuf,
 }
 

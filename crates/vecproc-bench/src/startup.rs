@@ -29,27 +29,26 @@ use vecproc_harness::{Launch, Registry};
 #[derive(clap::Args)]
 pub struct Args {
     /// The composed service.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-service.wasm"))]
     service: PathBuf,
-    /// host-runner (release).
-    #[arg(long)]
+    /// host-runner.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("host-runner"))]
     host_runner: PathBuf,
-    /// `vecproc-native-server` (release); without it, no native rows.
-    #[arg(long)]
-    native: Option<PathBuf>,
-    /// The native `vecproc` command (release).
-    #[arg(long)]
+    /// `vecproc-native-server`.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("vecproc-native-server"))]
+    native: PathBuf,
+    /// The native `vecproc` command.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("vecproc"))]
     cli: PathBuf,
-    /// `js/` with its npm packages installed, for the workerd rows (skipped
-    /// without it).
-    #[arg(long)]
-    js_dir: Option<PathBuf>,
+    /// `js/` with its npm packages installed, for the workerd rows.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::repo_root().join("js"))]
+    js_dir: PathBuf,
     /// `wkg`, to publish the service to a loopback registry for the
-    /// registry rows (skipped without it).
-    #[arg(long)]
-    wkg: Option<PathBuf>,
+    /// registry rows (`$VECPROC_WKG`, else cargo's bin directory).
+    #[arg(long, default_value_os_t = vecproc_harness::paths::tool("VECPROC_WKG", "wkg"))]
+    wkg: PathBuf,
     /// Where to write `startup.md` and `startup.json`.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::bench_dir())]
     out: PathBuf,
     /// Few runs: checks the pipeline, not the machine.
     #[arg(long)]
@@ -373,10 +372,10 @@ pub fn run(args: Args) -> Result<()> {
         &Inputs {
             service: &args.service,
             host_runner: &args.host_runner,
-            native: args.native.as_deref(),
+            native: Some(&args.native),
             cli: &args.cli,
-            js_dir: args.js_dir.as_deref(),
-            wkg: args.wkg.as_deref(),
+            js_dir: Some(&args.js_dir),
+            wkg: Some(&args.wkg),
             tmp: &tmp,
             out: &args.out,
         },

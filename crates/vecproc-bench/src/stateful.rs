@@ -31,17 +31,17 @@ use vecproc_harness::{serve_command, temp_dir, Server};
 /// Options of `vecproc-bench stateful`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// host-runner (release).
-    #[arg(long)]
+    /// host-runner.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::sibling("host-runner"))]
     host_runner: PathBuf,
-    /// `vector-store-service.wasm`.
-    #[arg(long)]
+    /// The stateful service.
+    #[arg(long, default_value_os_t = vecproc_harness::paths::wasm_path("vector-store-service.wasm"))]
     component: PathBuf,
     /// Fewer appends and a smaller vector: checks the pipeline.
     #[arg(long)]
     quick: bool,
     /// Where `stateful.md` and `stateful.json` go.
-    #[arg(long)]
+    #[arg(long, default_value_os_t = vecproc_harness::paths::bench_dir())]
     out: PathBuf,
 }
 

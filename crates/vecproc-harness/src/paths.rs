@@ -94,3 +94,17 @@ pub fn shim_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir().join("debug/containerd-shim-host-runner-v1"))
 }
+
+/// A binary built beside the running one (in the same
+/// `<target>/<profile>/`), such as host-runner beside `vecproc-bench`.
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `<target>/bench`, where the benchmarks write their reports.
+pub fn bench_dir() -> PathBuf {
+    target_dir().join("bench")
+}
