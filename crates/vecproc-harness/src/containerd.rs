@@ -57,6 +57,29 @@ pub enum ContainerdError {
     },
 }
 
+/// Why a `ctr` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CtrError {
+    /// `ctr` could not be started.
+    #[error("ctr {args}: {source}")]
+    Spawn {
+        /// The arguments given.
+        args: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `ctr` ran and failed.
+    #[error("ctr {args} failed ({status}): {output}")]
+    Failed {
+        /// The arguments given.
+        args: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed (stderr, then stdout).
+        output: String,
+    },
+}
+
 /// A running containerd.
 pub struct Containerd {
     child: Option<Child>,
@@ -168,24 +191,30 @@ impl Containerd {
         cmd
     }
 
-    /// Runs `ctr ARGS...`: its stdout, or its stderr as the error.
-    pub fn ctr_output(&self, args: &[&str]) -> Result<String, String> {
+    /// Runs `ctr ARGS...`: its stdout, or why it failed.
+    pub fn ctr_output(&self, args: &[&str]) -> Result<String, CtrError> {
+        let shown = args.join(" ");
         let out = self
             .ctr()
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("ctr {args:?}: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "ctr {args:?} failed ({}): {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr),
-                String::from_utf8_lossy(&out.stdout)
-            ))
+            .map_err(|source| CtrError::Spawn {
+                args: shown.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(CtrError::Failed {
+                args: shown,
+                status: out.status,
+                output: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    String::from_utf8_lossy(&out.stdout)
+                ),
+            });
         }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `ctr run --rm --runtime io.containerd.host-runner.v1 --net-host

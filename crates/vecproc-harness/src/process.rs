@@ -29,6 +29,26 @@ impl Child {
             .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Waits up to `limit` for it to exit and returns its status; past
+    /// that, kills and reaps it and returns `None` (as it does when it was
+    /// killed here already).
+    pub fn wait_for(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while let Some(child) = self.0.as_mut() {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.0 = None;
+                    return Some(status);
+                }
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => self.kill(),
+            }
+        }
+        None
+    }
+
     /// The process, while it is still owned here.
     pub fn get_mut(&mut self) -> Option<&mut std::process::Child> {
         self.0.as_mut()
@@ -45,6 +65,28 @@ impl Drop for Child {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn wait_for_returns_the_status_or_kills_at_the_limit() {
+        use std::time::{Duration, Instant};
+        let quick = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let status = Child::new(quick).wait_for(Duration::from_secs(10));
+        assert_eq!(status.and_then(|s| s.code()), Some(3));
+
+        let slow = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = slow.id();
+        let mut child = Child::new(slow);
+        let started = Instant::now();
+        assert!(child.wait_for(Duration::from_millis(200)).is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it waited for the sleep"
+        );
+        assert!(child.get_mut().is_none(), "killed and given up");
+        // Reaped: no process (or zombie) with that pid is our child any more.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(!status.contains(" Z "), "left a zombie: {status}");
+    }
 
     /// The start time (clock ticks after boot) of process `pid`, if it
     /// exists: with the pid, what tells a process from a later one that

@@ -16,7 +16,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vecproc_harness::process::Child;
 use vecproc_tests::{
@@ -117,18 +117,7 @@ fn check(label: &str, mut cmd: Command, filter: &str, config: Option<&Path>) {
         )
     }));
 
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    let status = loop {
-        let process = child.get_mut().expect("still owned");
-        if let Some(status) = process.try_wait().expect("waiting for schemathesis") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = child.wait_for(Duration::from_secs(timeout));
     let report = std::fs::read_to_string(&log).unwrap_or_default();
     let tail: String = {
         let lines: Vec<&str> = report.lines().collect();
