@@ -1,5 +1,5 @@
-//! Debian packages the suites need (Chromium, the OCI registry), installed
-//! with apt-get when their binary is missing.
+//! Debian packages the tasks need, each found by one file it installs and
+//! installed with apt-get (as root) when that file is missing.
 //!
 //! A package that starts a system service on install (docker-registry does,
 //! with its packaged config listening on every interface at :5000) has that
@@ -7,149 +7,130 @@
 //! instances on loopback, and nothing of ours listens beyond it.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Result};
 
 use crate::run::{run, step};
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
+/// Packages found by a file they install, with the system services they
+/// may start: (service name, a command-line fragment only the packaged
+/// instance has, to kill it where no init system manages it).
+pub struct Need {
+    file: &'static str,
+    packages: &'static [&'static str],
+    services: &'static [(&'static str, &'static str)],
+    /// `--no-install-recommends` (Prometheus recommends the node exporter,
+    /// one more service that would listen on every interface).
+    bare: bool,
 }
 
-/// A system service a package starts on install.
-pub struct Service {
-    /// The service name (systemd unit and init script).
-    pub name: &'static str,
-    /// A command-line fragment only the packaged instance has (its config
-    /// path), to kill it if no init system manages it.
-    pub packaged_cmdline: &'static str,
+const fn need(file: &'static str, packages: &'static [&'static str]) -> Need {
+    Need {
+        file,
+        packages,
+        services: &[],
+        bare: false,
+    }
 }
 
-/// Debian's Redis (the keyvalue suite and the stateful benchmark start
-/// their own on free loopback ports); the packaged service, on
-/// 127.0.0.1:6379, is stopped at once.
-pub fn ensure_redis() -> Result<()> {
-    ensure(
-        "/usr/bin/redis-server",
-        &["redis-server"],
-        &[Service {
-            name: "redis-server",
-            packaged_cmdline: "^/usr/bin/redis-server 127.0.0.1:6379",
-        }],
-    )
-}
-
-/// Debian's containerd (a service only where an init system runs).
-pub const CONTAINERD: Service = Service {
-    name: "containerd",
-    packaged_cmdline: "^/usr/bin/containerd$",
+/// Debian's Redis; the packaged service, on 127.0.0.1:6379, is stopped.
+pub const REDIS: Need = Need {
+    services: &[("redis-server", "^/usr/bin/redis-server 127.0.0.1:6379")],
+    ..need("/usr/bin/redis-server", &["redis-server"])
 };
-
-/// Debian's HAProxy (its packaged service proxies nothing, but listens
-/// where an init system starts it).
-pub const HAPROXY: Service = Service {
-    name: "haproxy",
-    packaged_cmdline: "/etc/haproxy/haproxy.cfg",
+/// Debian's OCI registry (its service listens on `*:5000`) and htpasswd.
+pub const REGISTRY: Need = Need {
+    services: &[("docker-registry", "/etc/docker/registry/config.yml")],
+    ..need("/usr/bin/docker-registry", &["docker-registry"])
 };
-
-/// Debian's OCI registry, whose packaged service listens on `*:5000`.
-pub fn ensure_registry() -> Result<()> {
-    ensure(
-        "/usr/bin/docker-registry",
-        &["docker-registry", "apache2-utils"],
-        &[Service {
-            name: "docker-registry",
-            packaged_cmdline: "/etc/docker/registry/config.yml",
-        }],
-    )
-}
-
+pub const HTPASSWD: Need = need("/usr/bin/htpasswd", &["apache2-utils"]);
+/// containerd and runc (a service only where an init system runs).
+pub const CONTAINERD: Need = Need {
+    services: &[("containerd", "^/usr/bin/containerd$")],
+    ..need("/usr/bin/containerd", &["containerd", "runc"])
+};
+pub const HAPROXY: Need = Need {
+    services: &[("haproxy", "/etc/haproxy/haproxy.cfg")],
+    ..need("/usr/sbin/haproxy", &["haproxy"])
+};
+/// Prometheus, whose packaged service listens on every interface at :9090.
+pub const PROMETHEUS: Need = Need {
+    services: &[("prometheus", "^/usr/bin/prometheus$")],
+    bare: true,
+    ..need("/usr/bin/prometheus", &["prometheus"])
+};
+pub const CURL: Need = need("/usr/bin/curl", &["curl"]);
+pub const CHROMIUM: Need = need("/usr/bin/chromium", &["chromium"]);
+pub const WRK: Need = need("/usr/bin/wrk", &["wrk"]);
+pub const H2LOAD: Need = need("/usr/bin/h2load", &["nghttp2-client"]);
 /// What the containerd shim's build needs: `protoc` (its task API's
-/// protobufs) and libseccomp's headers and library (youki's libcontainer),
-/// found through pkg-config.
-pub fn ensure_shim_build() -> Result<()> {
-    ensure("/usr/bin/protoc", &["protobuf-compiler"], &[])?;
-    ensure("/usr/bin/pkg-config", &["pkg-config"], &[])?;
-    ensure("/usr/include/seccomp.h", &["libseccomp-dev"], &[])
-}
+/// protobufs), pkg-config and libseccomp (youki's libcontainer).
+pub const SHIM_BUILD: [Need; 3] = [
+    need("/usr/bin/protoc", &["protobuf-compiler"]),
+    need("/usr/bin/pkg-config", &["pkg-config"]),
+    need("/usr/include/seccomp.h", &["libseccomp-dev"]),
+];
 
-/// Installs `packages` when `binary` is missing; then stops and disables
-/// each of `services` the install may have started.
-pub fn ensure(binary: &str, packages: &[&str], services: &[Service]) -> Result<()> {
-    install(binary, packages, services, true)
-}
-
-/// [`ensure`] without the packages' recommendations (Prometheus recommends
-/// the node exporter, one more service that would listen on every
-/// interface).
-pub fn ensure_without_recommends(
-    binary: &str,
-    packages: &[&str],
-    services: &[Service],
-) -> Result<()> {
-    install(binary, packages, services, false)
-}
-
-fn install(binary: &str, packages: &[&str], services: &[Service], recommends: bool) -> Result<()> {
-    if Path::new(binary).exists() {
-        return Ok(());
-    }
-    let list = packages.join(" ");
-    if !is_root() {
-        bail!(
-            "{binary} is missing and installing it needs root: run \
-             `sudo apt-get install -y {list}` and try again"
-        );
-    }
-    step(&format!("installing {list} (apt-get install -y)"));
-    let install = || {
-        let mut cmd = Command::new("apt-get");
-        cmd.args(["install", "-y"]);
-        if !recommends {
-            cmd.arg("--no-install-recommends");
-        }
-        cmd.args(packages).env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    if run(&mut install()).is_err() {
-        step("apt-get install failed; refreshing the package lists and retrying");
-        run(Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        run(&mut install())?;
-    }
-    for service in services {
-        stop_service(service);
-    }
-    if !Path::new(binary).exists() {
-        bail!("apt-get installed {list} but {binary} is still missing");
+/// Installs each of `needs` whose file is missing, then stops and disables
+/// the services the install may have started.
+pub fn ensure(needs: &[Need]) -> Result<()> {
+    for need in needs.iter().filter(|n| !Path::new(n.file).exists()) {
+        install(need)?;
     }
     Ok(())
 }
 
-/// Stops and disables a system service by every means this machine may
-/// have (systemd, sysvinit), and kills a process still running from its
-/// packaged binary. Failures are ignored: most containers run no init.
-fn stop_service(service: &Service) {
-    let Service {
-        name,
-        packaged_cmdline,
-    } = service;
-    step(&format!(
-        "stopping the {name} system service the package may have started"
-    ));
-    let quiet = |cmd: &mut Command| {
-        let _ = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+fn install(need: &Need) -> Result<()> {
+    let list = need.packages.join(" ");
+    let root = Command::new("id").arg("-u").output();
+    if !root.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0") {
+        bail!(
+            "{} is missing and installing it needs root: run \
+             `sudo apt-get install -y {list}` and try again",
+            need.file
+        );
+    }
+    step(&format!("installing {list} (apt-get install -y)"));
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
     };
-    quiet(Command::new("systemctl").args(["disable", "--now", name]));
-    quiet(Command::new("invoke-rc.d").args([name, "stop"]));
-    quiet(Command::new("update-rc.d").args([name, "disable"]));
-    quiet(Command::new("pkill").args(["-f", packaged_cmdline]));
+    let mut args = vec!["install", "-y"];
+    if need.bare {
+        args.push("--no-install-recommends");
+    }
+    args.extend(need.packages);
+    if run(&mut apt(&args)).is_err() {
+        step("apt-get install failed; refreshing the package lists and retrying");
+        run(&mut apt(&["update"]))?;
+        run(&mut apt(&args))?;
+    }
+    for (name, packaged_cmdline) in need.services {
+        // By every means this machine may have (systemd, sysvinit, a
+        // bare process); failures are ignored: most containers run no init.
+        step(&format!(
+            "stopping the {name} service the package may have started"
+        ));
+        for args in [
+            &["systemctl", "disable", "--now", name][..],
+            &["invoke-rc.d", name, "stop"],
+            &["update-rc.d", name, "disable"],
+            &["pkill", "-f", packaged_cmdline],
+        ] {
+            let _ = Command::new(args[0])
+                .args(&args[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    if !Path::new(need.file).exists() {
+        bail!(
+            "apt-get installed {list} but {} is still missing",
+            need.file
+        );
+    }
+    Ok(())
 }

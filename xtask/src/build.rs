@@ -8,7 +8,7 @@
 //!
 //! - [`build_guests`], what `cargo xtask serve` needs: `http-api.wasm`, its
 //!   stateful build `http-api-stateful.wasm`, and `vector-processor.wasm`
-//!   (opt-level 3 with `simd128`, see [`SHIPPED_PROCESSOR`]);
+//!   (opt-level 3 with `simd128`, see [`SHIPPED`]);
 //! - [`build_service`]: those composed with `wac plug` into
 //!   `vector-service.wasm` and `vector-store-service.wasm`;
 //! - [`build`], everything: also the WASI 0.3 build (`http-api-p3.wasm`,
@@ -55,7 +55,7 @@ fn cargo_in(root: &Path, dir: &str, args: &[&str]) -> Result<()> {
         .args(["build", "--release"])
         .args(args)
         .arg("--target-dir")
-        .arg(paths::guests_of(dir)))
+        .arg(paths::guests(dir)))
 }
 
 /// `wac plug SOCKET --plug PLUG -o OUT`.
@@ -106,7 +106,7 @@ pub fn build_guests(root: &Path) -> Result<Guests> {
         &["-p", "http-api", "--features", "stateful"],
     )?;
     let stateful = copy_out(&built("components", "http-api"), "http-api-stateful.wasm")?;
-    let processor = build_component(root, &SHIPPED_PROCESSOR)?;
+    let processor = build_component(root, "vector-processor", &SHIPPED, "vector-processor.wasm")?;
     Ok(Guests {
         api,
         stateful,
@@ -140,7 +140,7 @@ pub fn build(root: &Path) -> Result<()> {
 
     cargo_in(root, "components", &["-p", "http-api-p3"])?;
     let api_p3 = copy_out(&built("components", "http-api-p3"), "http-api-p3.wasm")?;
-    let processor = out.join(SHIPPED_PROCESSOR.file);
+    let processor = out.join("vector-processor.wasm");
     plug(&api_p3, &processor, &out.join("vector-service-p3.wasm"))?;
 
     wit::fetch_config(root)?;
@@ -165,8 +165,8 @@ pub fn build(root: &Path) -> Result<()> {
         "fixtures/cli-guest.wasm",
     )?;
 
-    build_component(root, &SHIPPED_KERNELS)?;
-    build_component(root, &SIZE_KERNELS)?;
+    build_component(root, "vector-kernels", &SHIPPED, "vector-kernels.wasm")?;
+    build_component(root, "vector-kernels", &SIZE, "vector-kernels-size.wasm")?;
 
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
     run(cargo()
@@ -179,110 +179,53 @@ pub fn build(root: &Path) -> Result<()> {
     )?;
 
     crate::web::build(root)?;
-
-    report_sizes(
-        &out,
-        "target/wasm",
-        &[
-            SHIPPED_PROCESSOR.file,
-            SHIPPED_KERNELS.file,
-            SIZE_KERNELS.file,
-            "http-api.wasm",
-            "vector-service.wasm",
-            "http-api-stateful.wasm",
-            "vector-store-service.wasm",
-            "http-api-p3.wasm",
-            "vector-service-p3.wasm",
-            "vecproc.wasm",
-        ],
-    )
-}
-
-/// Prints the size of each of `files` under `dir`, shown as `shown/FILE`.
-pub fn report_sizes(dir: &Path, shown: &str, files: &[&str]) -> Result<()> {
-    for file in files {
-        let len = fs::metadata(dir.join(file))
-            .with_context(|| format!("{shown}/{file} was not written"))?
-            .len();
-        eprintln!("    {shown}/{file}: {:.1} KiB", len as f64 / 1024.0);
-    }
     Ok(())
 }
 
-/// One release build of a component of the `components/` workspace with a
-/// given optimisation, in a target directory of its own when it differs from
-/// the workspace profile (so that the default build's cache stays intact).
-struct ComponentBuild {
-    /// The cargo package.
-    package: &'static str,
-    /// Target directory under `<target>/guests/`; `None` for the workspace
-    /// profile (opt-level "s", no SIMD) in the workspace's own.
-    target_dir: Option<&'static str>,
-    /// `opt-level` of the release profile for this build.
-    opt_level: &'static str,
-    /// Whether WebAssembly SIMD (`-C target-feature=+simd128`) is enabled.
+/// How a component of `components/` is optimised, in a target directory
+/// of its own under `<target>/guests/` so each build stays cached.
+struct Opt {
+    dir: &'static str,
+    level: &'static str,
     simd: bool,
-    /// File written under `<target>/wasm/`.
-    file: &'static str,
 }
 
-/// The shipped processor: opt-level 3 with `simd128`, which `cargo xtask
-/// bench` measured faster than the size-optimised build on every kernel
-/// (BENCHMARKS.md). Every runtime the repository serves it on (Wasmtime,
-/// jco in Node and Chromium, workerd) runs SIMD; `cargo xtask test` runs it
-/// on all of them.
-const SHIPPED_PROCESSOR: ComponentBuild = ComponentBuild {
-    package: "vector-processor",
-    target_dir: Some("components-o3-simd"),
-    opt_level: "3",
+/// The processor as it ships, and the benchmark's kernels built alike:
+/// opt-level 3 with `simd128`, measured faster than the size-optimised
+/// build on every kernel (BENCHMARKS.md). Every runtime it is served on
+/// (Wasmtime, jco in Node and Chromium, workerd) runs SIMD.
+const SHIPPED: Opt = Opt {
+    dir: "components-o3-simd",
+    level: "3",
     simd: true,
-    file: "vector-processor.wasm",
 };
-
-/// The benchmark component, built as the processor ships.
-const SHIPPED_KERNELS: ComponentBuild = ComponentBuild {
-    package: "vector-kernels",
-    file: "vector-kernels.wasm",
-    ..SHIPPED_PROCESSOR
-};
-
-/// The benchmark component at the workspace profile (opt-level "s"), the
-/// processor's shipped build before opt-level 3 + SIMD.
-const SIZE_KERNELS: ComponentBuild = ComponentBuild {
-    package: "vector-kernels",
-    target_dir: None,
-    opt_level: "s",
+/// The benchmark's comparisons: the workspace profile (opt-level "s", the
+/// HTTP guests' build) and opt-level 3 without SIMD.
+const SIZE: Opt = Opt {
+    dir: "components",
+    level: "s",
     simd: false,
-    file: "vector-kernels-size.wasm",
 };
-
-/// The benchmark's variant at opt-level 3 without SIMD.
-const O3_KERNELS: ComponentBuild = ComponentBuild {
-    package: "vector-kernels",
-    target_dir: Some("components-o3"),
-    opt_level: "3",
+const O3: Opt = Opt {
+    dir: "components-o3",
+    level: "3",
     simd: false,
-    file: "vector-kernels-o3.wasm",
 };
 
-fn build_component(root: &Path, b: &ComponentBuild) -> Result<PathBuf> {
+/// Builds `package` of `components/` with `opt` into `<target>/wasm/<file>`.
+fn build_component(root: &Path, package: &str, opt: &Opt, file: &str) -> Result<PathBuf> {
+    let simd = if opt.simd { " with simd128" } else { "" };
     step(&format!(
-        "building {} at opt-level {}{} -> target/wasm/{}",
-        b.package,
-        b.opt_level,
-        if b.simd { " with simd128" } else { "" },
-        b.file
+        "building {package} at opt-level {}{simd} -> target/wasm/{file}",
+        opt.level
     ));
-    let workspace = b.target_dir.unwrap_or("components");
     let mut cmd = cargo();
     cmd.current_dir(root.join("components"))
-        .args(["build", "--release", "-p", b.package])
+        .args(["build", "--release", "-p", package])
         .arg("--target-dir")
-        .arg(paths::guests(workspace));
-    if b.target_dir.is_some() {
-        cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", b.opt_level);
-    }
-    if b.simd {
+        .arg(paths::guests(opt.dir))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt.level);
+    if opt.simd {
         // RUSTFLAGS replaces the `rustflags` of components/.cargo/config.toml,
         // so the initial heap it reserves is named again here.
         cmd.env(
@@ -291,28 +234,13 @@ fn build_component(root: &Path, b: &ComponentBuild) -> Result<PathBuf> {
         );
     }
     run(&mut cmd)?;
-    copy_out(&built(workspace, b.package), b.file)
+    copy_out(&built(opt.dir, package), file)
 }
 
-/// The benchmark component's three builds, for `cargo xtask bench`.
-pub struct BenchVariants {
-    /// opt-level 3 with simd128 (`vector-kernels.wasm`, as the processor ships).
-    pub shipped: PathBuf,
-    /// opt-level 3 without SIMD (`vector-kernels-o3.wasm`, built here).
-    pub o3: PathBuf,
-    /// opt-level "s" (`vector-kernels-size.wasm`).
-    pub size: PathBuf,
-}
-
-/// Builds the opt-level 3 variant beside the two [`build`] writes.
-pub fn build_bench_variants(root: &Path) -> Result<BenchVariants> {
-    let o3 = build_component(root, &O3_KERNELS)?;
-    let wasm = paths::wasm();
-    Ok(BenchVariants {
-        shipped: wasm.join(SHIPPED_KERNELS.file),
-        o3,
-        size: wasm.join(SIZE_KERNELS.file),
-    })
+/// Builds `vector-kernels-o3.wasm`, the benchmark's third variant beside
+/// the two [`build`] writes.
+pub fn build_bench_variants(root: &Path) -> Result<()> {
+    build_component(root, "vector-kernels", &O3, "vector-kernels-o3.wasm").map(drop)
 }
 
 /// Builds host-runner in release and returns its path; `$VECPROC_HOST_RUNNER`

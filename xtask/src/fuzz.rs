@@ -15,19 +15,13 @@ use std::process::Command;
 use anyhow::{bail, Result};
 
 use crate::run::{output, run, step};
-use crate::tools::{self, Tool};
+use crate::tools::{self, tool, Tool};
 
 /// The nightly the targets are built with: rustc 1.101.0-nightly 2026-10-29.
 const NIGHTLY: &str = "nightly-2026-10-30";
 
 /// cargo-fuzz builds and runs the targets.
-const CARGO_FUZZ: Tool = Tool {
-    krate: "cargo-fuzz",
-    bin: "cargo-fuzz",
-    version: "0.13.2",
-    features: None,
-    minutes: 2,
-};
+const CARGO_FUZZ: Tool = tool("cargo-fuzz", "cargo-fuzz", "0.13.2", None, 2);
 
 /// Options of `cargo xtask fuzz`.
 #[derive(clap::Args)]
@@ -58,15 +52,16 @@ pub fn fuzz(root: &Path, args: Args) -> Result<()> {
     tools::ensure(&CARGO_FUZZ)?;
     let dir = root.join("fuzz");
     let listed = output(cargo_fuzz(&dir).arg("list")).unwrap_or_default();
-    let all: Vec<&str> = listed.split_whitespace().collect();
-    let selected = match &args.target {
-        None => all.clone(),
-        Some(name) if all.contains(&name.as_str()) => vec![name.as_str()],
-        Some(name) => bail!(
-            "no fuzz target {name:?}; the targets are {}",
-            all.join(", ")
-        ),
-    };
+    let mut selected: Vec<&str> = listed.split_whitespace().collect();
+    if let Some(name) = &args.target {
+        if !selected.contains(&name.as_str()) {
+            bail!(
+                "no fuzz target {name:?}; the targets are {}",
+                selected.join(", ")
+            );
+        }
+        selected = vec![name];
+    }
     step(&format!("building the fuzz targets with {NIGHTLY}"));
     run(cargo_fuzz(&dir).arg("build"))?;
     let mut crashed = Vec::new();

@@ -53,19 +53,10 @@ pub fn wasm() -> PathBuf {
     target().join("wasm")
 }
 
-/// The target directory for the guest or fixture workspace `name`
-/// (`<target>/guests/<name>`): passed as `--target-dir` to every build and
-/// lint of that workspace, so they share one cache.
-pub fn guests(name: &str) -> PathBuf {
-    target().join("guests").join(name)
-}
-
-/// [`guests`] for the workspace in `dir` (relative to the root, such as
-/// `components/http-api-p3`), named by its last component.
-pub fn guests_of(dir: &str) -> PathBuf {
-    let name = Path::new(dir)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(dir);
-    guests(name)
+/// The target directory of the guest or fixture workspace in `dir`
+/// (`components`, `tests/fixtures`, ...): `<target>/guests/<its last
+/// component>`, passed as `--target-dir` to every build of it.
+pub fn guests(dir: &str) -> PathBuf {
+    let name = Path::new(dir).file_name().and_then(|n| n.to_str());
+    target().join("guests").join(name.unwrap_or(dir))
 }

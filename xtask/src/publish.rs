@@ -14,18 +14,18 @@ use crate::{build, paths, tools};
 /// Options of `cargo xtask publish`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// `--no-build` (publish what target/wasm/ holds), and the options for
-    /// `vecproc-publish` (`--registry HOST:PORT`, `--sign KEY.pem`,
-    /// `--insecure`, `--source URL`; `--help` lists them).
+    /// Publish what `<target>/wasm/` holds, without building.
+    #[arg(long)]
+    no_build: bool,
+    /// The options for `vecproc-publish` (`--registry HOST:PORT`, `--sign
+    /// KEY.pem`, `--insecure`, `--source URL`; `--help` lists them).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
 /// Builds what is published and publishes it.
-pub fn publish(root: &Path, mut args: Args) -> Result<()> {
-    let before = args.args.len();
-    args.args.retain(|a| a != "--no-build");
-    if args.args.len() == before {
+pub fn publish(root: &Path, args: Args) -> Result<()> {
+    if !args.no_build {
         build::build(root)?;
     }
     let wkg = tools::ensure(&tools::WKG)?;

@@ -59,14 +59,5 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         fs::copy(source.join(file), out.join(file))
             .with_context(|| format!("copying crates/vecproc-web/{file}"))?;
     }
-    crate::build::report_sizes(
-        &out,
-        "target/web",
-        &[
-            "web/vecproc_web_bg.wasm",
-            "web/vecproc_web.js",
-            "node/vecproc_web.js",
-        ],
-    )?;
     Ok(out)
 }

@@ -20,7 +20,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::run::{run, step};
 
@@ -59,40 +59,17 @@ pub fn fetch(root: &Path) -> Result<()> {
         ),
     )?;
     fs::write(scratch.join("src/lib.rs"), "")?;
-    let vendor = |offline: bool| {
-        let mut cmd = crate::run::cargo();
-        cmd.current_dir(&scratch)
-            .args(["vendor", "--versioned-dirs", "--quiet"]);
-        if offline {
-            cmd.arg("--offline");
-        }
-        cmd.arg("vendor");
-        run(&mut cmd)
-    };
-    if vendor(true).is_err() {
-        eprintln!("    not cached yet; fetching from crates.io");
-        vendor(false)?;
-    }
-    let source = scratch.join(format!("vendor/{CRATE}-{VERSION}/wit/deps"));
-    if !source.is_dir() {
-        bail!(
-            "{} is missing: the {CRATE} crate's layout changed",
-            source.display()
-        );
-    }
-    if deps.exists() {
-        fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
-    }
-    copy_dir(&source, &deps)?;
-    let keyvalue = scratch.join(format!(
-        "vendor/{KEYVALUE_CRATE}-{KEYVALUE_VERSION}/{KEYVALUE_DIR}"
+    run(crate::run::cargo().current_dir(&scratch).args([
+        "vendor",
+        "--versioned-dirs",
+        "--quiet",
+        "vendor",
+    ]))?;
+    let vendor = scratch.join("vendor");
+    replace_dir(&vendor.join(format!("{CRATE}-{VERSION}/wit/deps")), &deps)?;
+    let keyvalue = vendor.join(format!(
+        "{KEYVALUE_CRATE}-{KEYVALUE_VERSION}/{KEYVALUE_DIR}"
     ));
-    if !keyvalue.is_dir() {
-        bail!(
-            "{} is missing: the {KEYVALUE_CRATE} crate's layout changed",
-            keyvalue.display()
-        );
-    }
     copy_dir(&keyvalue, &deps.join(KEYVALUE_DEPS))?;
     fs::write(deps.join(STAMP), stamp)?;
     Ok(())
@@ -136,25 +113,22 @@ pub fn fetch_config(root: &Path) -> Result<()> {
             .with_context(|| {
                 format!("cargo metadata lists no {krate} (host-runner's dependency)")
             })?;
-        let source = Path::new(manifest)
-            .parent()
-            .expect("a manifest is in a directory")
-            .join(dir);
-        if !source.is_dir() {
-            bail!(
-                "{} is missing: the {krate} crate's layout changed",
-                source.display()
-            );
-        }
-        let deps = root.join(to);
-        if deps.exists() {
-            fs::remove_dir_all(&deps).with_context(|| format!("removing {}", deps.display()))?;
-        }
-        copy_dir(&source, &deps)?;
+        let crate_dir = Path::new(manifest).parent().expect("in a directory");
+        replace_dir(&crate_dir.join(dir), &root.join(to))?;
     }
     Ok(())
 }
 
+/// Replaces `to` with a copy of `from`.
+fn replace_dir(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
+    }
+    copy_dir(from, to)
+}
+
+/// Copies `from` into `to`; a missing `from` (a package's layout changed)
+/// is named in the error.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
