@@ -17,7 +17,8 @@ use crate::run::{run, step};
 /// may start: (service name, a command-line fragment only the packaged
 /// instance has, to kill it where no init system manages it).
 pub struct Need {
-    file: &'static str,
+    /// The file that tells the packages are installed.
+    pub file: &'static str,
     packages: &'static [&'static str],
     services: &'static [(&'static str, &'static str)],
     /// `--no-install-recommends` (Prometheus recommends the node exporter,

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use crate::run::{run, step};
 
 /// Debian's Chromium, driven by playwright-core (which downloads no browser).
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = crate::apt::CHROMIUM.file;
 
 /// Runs every JavaScript suite (`npm test`) with `VECPROC_REQUIRE_ALL=1`,
 /// under which a suite whose prerequisite is missing fails instead of

@@ -372,10 +372,10 @@ pub fn run(args: Args) -> Result<()> {
         &Inputs {
             service: &args.service,
             host_runner: &args.host_runner,
-            native: Some(&args.native),
+            native: &args.native,
             cli: &args.cli,
-            js_dir: Some(&args.js_dir),
-            wkg: Some(&args.wkg),
+            js_dir: &args.js_dir,
+            wkg: &args.wkg,
             tmp: &tmp,
             out: &args.out,
         },
@@ -390,10 +390,10 @@ pub fn run(args: Args) -> Result<()> {
 struct Inputs<'a> {
     service: &'a Path,
     host_runner: &'a Path,
-    native: Option<&'a Path>,
+    native: &'a Path,
     cli: &'a Path,
-    js_dir: Option<&'a Path>,
-    wkg: Option<&'a Path>,
+    js_dir: &'a Path,
+    wkg: &'a Path,
     tmp: &'a Path,
     out: &'a Path,
 }
@@ -436,7 +436,8 @@ fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result
     let mean_instantiation_us = sum / count as f64 * 1e6;
 
     // 2. A warm native server, the same request.
-    if let Some(native) = i.native {
+    {
+        let native = i.native;
         step(&format!(
             "vecproc-native-server, warm: {warm_n} GET /health"
         ));
@@ -532,7 +533,8 @@ fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result
         &["--no-cache", component],
         true,
     )?);
-    if let Some(native) = i.native {
+    {
+        let native = i.native;
         rows.push(cold("native server, cold process", native, &[], false)?);
     }
 
@@ -702,7 +704,7 @@ fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result
 /// in every row but the first, so the rows differ only in how the component
 /// is found (and, in the first, compiled).
 fn registry_rows(i: &Inputs, cold_runs: usize, primed: &Path) -> Result<(Vec<Row>, String)> {
-    let wkg = i.wkg.context("no --wkg given")?;
+    let wkg = i.wkg;
     let dir = i.tmp.join("registry");
     fs::create_dir_all(&dir)?;
     let registry = Registry::try_start(None)?;
@@ -853,7 +855,7 @@ fn walk_count(dir: &Path) -> usize {
 /// temporary directory (as `cargo xtask edge` does); returns the workerd
 /// binary and the config.
 fn edge_bundle(i: &Inputs) -> Result<(PathBuf, PathBuf)> {
-    let js_dir = i.js_dir.context("no --js-dir given")?;
+    let js_dir = i.js_dir;
     let workerd = js_dir.join("node_modules/.bin/workerd");
     if !workerd.exists() {
         bail!("{} is missing", workerd.display());
@@ -893,7 +895,8 @@ fn sizes(i: &Inputs) -> Result<Vec<(String, u64, Option<u64>)>> {
         len(&hr)?,
         Some(gzip_of(&format!("cat {}", quoted(&hr)))?),
     ));
-    if let Some(native) = i.native {
+    {
+        let native = i.native;
         let ns = stripped(native, i.tmp)?;
         let ns_gz = gzip_of(&format!("cat {}", quoted(&ns)))?;
         rows.push((
