@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::Result;
 use clap::ValueEnum;
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo_in, run, step};
 use crate::{apt, build, js, paths, tools};
 
 /// A part of the benchmark, in the order they run.
@@ -90,23 +90,14 @@ impl Args {
 /// twice; `portable-sha` builds `vecproc-bench` alone with sha2's portable
 /// code path. Returns `<target>/release/vecproc-bench`.
 fn release(root: &Path, portable_sha: bool) -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.current_dir(root).args(["build", "--release"]);
-    if portable_sha {
-        step("building vecproc-bench (release, --features portable-sha)");
-        cmd.args(["-p", "vecproc-bench", "--features", "portable-sha"]);
-    } else {
-        step("building host-runner, vecproc-bench and vecproc-cli (release)");
-        cmd.args([
-            "-p",
-            "host-runner",
-            "-p",
-            "vecproc-bench",
-            "-p",
-            "vecproc-cli",
-        ]);
-    }
-    run(&mut cmd)?;
+    let packages = match portable_sha {
+        true => "-p vecproc-bench --features portable-sha",
+        false => "-p host-runner -p vecproc-bench -p vecproc-cli",
+    };
+    step(&format!(
+        "building the benchmark (cargo build --release {packages})"
+    ));
+    run(cargo_in(root, "build --release").args(packages.split(' ')))?;
     Ok(paths::target().join("release/vecproc-bench"))
 }
 

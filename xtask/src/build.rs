@@ -25,7 +25,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::{cargo, run, step};
+use crate::run::{self, run, step};
 use crate::{paths, tools, wit};
 
 /// Where a guest workspace's release build of `crate_name` lands.
@@ -45,34 +45,22 @@ fn copy_out(from: &Path, file: &str) -> Result<PathBuf> {
 
 /// `cargo build --release ARGS` in the guest workspace `dir`, in its own
 /// target directory.
-fn cargo_in(root: &Path, dir: &str, args: &[&str]) -> Result<()> {
+fn guest_build(root: &Path, dir: &str, args: &str) -> Result<()> {
     step(&format!(
-        "building guests ({dir}, cargo build --release {})",
-        args.join(" ")
+        "building guests ({dir}, cargo build --release {args})"
     ));
-    run(cargo()
-        .current_dir(root.join(dir))
-        .args(["build", "--release"])
-        .args(args)
+    let mut cmd = run::cargo_in(&root.join(dir), "build --release");
+    run(cmd
+        .args(args.split_whitespace())
         .arg("--target-dir")
         .arg(paths::guests(dir)))
 }
 
 /// `wac plug SOCKET --plug PLUG -o OUT`.
 fn plug(socket: &Path, plug: &Path, out: &Path) -> Result<()> {
-    let name = |p: &Path| {
-        p.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    step(&format!(
-        "composing {} (wac plug {} --plug {})",
-        name(out),
-        name(socket),
-        name(plug)
-    ));
-    run(Command::new(tools::path_of(&tools::WAC))
+    step(&format!("composing {} (wac plug)", out.display()));
+    let mut wac = Command::new(tools::path_of(&tools::WAC));
+    run(wac
         .arg("plug")
         .arg(socket)
         .arg("--plug")
@@ -98,13 +86,9 @@ pub struct Guests {
 pub fn build_guests(root: &Path) -> Result<Guests> {
     tools::ensure_targets()?;
     wit::fetch(root)?;
-    cargo_in(root, "components", &["-p", "http-api"])?;
+    guest_build(root, "components", "-p http-api")?;
     let api = copy_out(&built("components", "http-api"), "http-api.wasm")?;
-    cargo_in(
-        root,
-        "components",
-        &["-p", "http-api", "--features", "stateful"],
-    )?;
+    guest_build(root, "components", "-p http-api --features stateful")?;
     let stateful = copy_out(&built("components", "http-api"), "http-api-stateful.wasm")?;
     let processor = build_component(root, "vector-processor", &SHIPPED, "vector-processor.wasm")?;
     Ok(Guests {
@@ -138,13 +122,13 @@ pub fn build(root: &Path) -> Result<()> {
     build_service(root)?;
     let out = paths::wasm();
 
-    cargo_in(root, "components", &["-p", "http-api-p3"])?;
+    guest_build(root, "components", "-p http-api-p3")?;
     let api_p3 = copy_out(&built("components", "http-api-p3"), "http-api-p3.wasm")?;
     let processor = out.join("vector-processor.wasm");
     plug(&api_p3, &processor, &out.join("vector-service-p3.wasm"))?;
 
     wit::fetch_config(root)?;
-    cargo_in(root, "tests/fixtures", &["--workspace"])?;
+    guest_build(root, "tests/fixtures", "--workspace")?;
     for name in ["misbehaving-p3", "platform", "kv-draft"] {
         copy_out(&built("fixtures", name), &format!("fixtures/{name}.wasm"))?;
     }
@@ -159,7 +143,7 @@ pub fn build(root: &Path) -> Result<()> {
     let misbehaving = out.join("fixtures/misbehaving.wasm");
     plug(&built("fixtures", "misbehaving"), &grower, &misbehaving)?;
 
-    cargo_in(root, "tests/fixtures-std", &["--target", "wasm32-wasip2"])?;
+    guest_build(root, "tests/fixtures-std", "--target wasm32-wasip2")?;
     copy_out(
         &paths::guests("fixtures-std").join("wasm32-wasip2/release/cli_guest.wasm"),
         "fixtures/cli-guest.wasm",
@@ -169,63 +153,43 @@ pub fn build(root: &Path) -> Result<()> {
     build_component(root, "vector-kernels", &SIZE, "vector-kernels-size.wasm")?;
 
     step("building the WASI command target/wasm/vecproc.wasm (vecproc-cli for wasm32-wasip1)");
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "-p", "vecproc-cli", "--target", "wasm32-wasip1"])
-        .args(["--profile", "wasm-cli"]))?;
-    copy_out(
-        &paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm"),
-        "vecproc.wasm",
-    )?;
+    let cli = "build -p vecproc-cli --target wasm32-wasip1 --profile wasm-cli";
+    run(&mut run::cargo_in(root, cli))?;
+    let cli = paths::target().join("wasm32-wasip1/wasm-cli/vecproc.wasm");
+    copy_out(&cli, "vecproc.wasm")?;
 
     crate::web::build(root)?;
     Ok(())
 }
 
-/// How a component of `components/` is optimised, in a target directory
-/// of its own under `<target>/guests/` so each build stays cached.
-struct Opt {
-    dir: &'static str,
-    level: &'static str,
-    simd: bool,
-}
+/// How a component of `components/` is optimised: its target directory
+/// under `<target>/guests/` (one per variant, so each build stays cached),
+/// the opt-level, and whether `simd128` is on.
+struct Opt(&'static str, &'static str, bool);
 
 /// The processor as it ships, and the benchmark's kernels built alike:
 /// opt-level 3 with `simd128`, measured faster than the size-optimised
 /// build on every kernel (BENCHMARKS.md). Every runtime it is served on
 /// (Wasmtime, jco in Node and Chromium, workerd) runs SIMD.
-const SHIPPED: Opt = Opt {
-    dir: "components-o3-simd",
-    level: "3",
-    simd: true,
-};
+const SHIPPED: Opt = Opt("components-o3-simd", "3", true);
 /// The benchmark's comparisons: the workspace profile (opt-level "s", the
 /// HTTP guests' build) and opt-level 3 without SIMD.
-const SIZE: Opt = Opt {
-    dir: "components",
-    level: "s",
-    simd: false,
-};
-const O3: Opt = Opt {
-    dir: "components-o3",
-    level: "3",
-    simd: false,
-};
+const SIZE: Opt = Opt("components", "s", false);
+const O3: Opt = Opt("components-o3", "3", false);
 
 /// Builds `package` of `components/` with `opt` into `<target>/wasm/<file>`.
 fn build_component(root: &Path, package: &str, opt: &Opt, file: &str) -> Result<PathBuf> {
-    let simd = if opt.simd { " with simd128" } else { "" };
+    let &Opt(dir, level, simd) = opt;
+    let with = if simd { " with simd128" } else { "" };
     step(&format!(
-        "building {package} at opt-level {}{simd} -> target/wasm/{file}",
-        opt.level
+        "building {package} at opt-level {level}{with} -> target/wasm/{file}"
     ));
-    let mut cmd = cargo();
-    cmd.current_dir(root.join("components"))
-        .args(["build", "--release", "-p", package])
+    let mut cmd = run::cargo_in(&root.join("components"), "build --release -p");
+    cmd.arg(package)
         .arg("--target-dir")
-        .arg(paths::guests(opt.dir))
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", opt.level);
-    if opt.simd {
+        .arg(paths::guests(dir))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", level);
+    if simd {
         // RUSTFLAGS replaces the `rustflags` of components/.cargo/config.toml,
         // so the initial heap it reserves is named again here.
         cmd.env(
@@ -234,7 +198,7 @@ fn build_component(root: &Path, package: &str, opt: &Opt, file: &str) -> Result<
         );
     }
     run(&mut cmd)?;
-    copy_out(&built(opt.dir, package), file)
+    copy_out(&built(dir, package), file)
 }
 
 /// Builds `vector-kernels-o3.wasm`, the benchmark's third variant beside
@@ -251,8 +215,6 @@ pub fn host_runner(root: &Path) -> Result<PathBuf> {
     }
     wit::fetch(root)?;
     step("building host-runner (cargo build --release -p host-runner)");
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "--release", "-p", "host-runner"]))?;
+    run(&mut run::cargo_in(root, "build --release -p host-runner"))?;
     Ok(paths::target().join("release/host-runner"))
 }

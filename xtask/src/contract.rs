@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo_in, run, step};
 use crate::{build, python, tools};
 
 /// Options of `cargo xtask contract`.
@@ -30,17 +30,15 @@ pub fn contract(root: &Path, args: Args) -> Result<()> {
     let wasmtime = tools::ensure(&tools::WASMTIME)?;
     let schemathesis = python::schemathesis(root)?;
     step("building host-runner (cargo build -p host-runner)");
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "-p", "host-runner"]))?;
+    run(&mut cargo_in(root, "build -p host-runner"))?;
     step("the contract suite (cargo test -p vecproc-tests --test e2e contract::)");
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "-p", "vecproc-tests", "--test", "e2e", "contract::"])
-        .args(["--", "--nocapture"])
-        .env("VECPROC_WASMTIME", wasmtime)
-        .env("VECPROC_SCHEMATHESIS", schemathesis)
-        .env("VECPROC_CONTRACT_EXAMPLES", args.max_examples.to_string())
-        .env("VECPROC_CONTRACT_SEED", args.seed.to_string())
-        .env("VECPROC_CONTRACT_TIMEOUT", args.timeout.to_string()))
+    run(cargo_in(
+        root,
+        "test -p vecproc-tests --test e2e contract:: -- --nocapture",
+    )
+    .env("VECPROC_WASMTIME", wasmtime)
+    .env("VECPROC_SCHEMATHESIS", schemathesis)
+    .env("VECPROC_CONTRACT_EXAMPLES", args.max_examples.to_string())
+    .env("VECPROC_CONTRACT_SEED", args.seed.to_string())
+    .env("VECPROC_CONTRACT_TIMEOUT", args.timeout.to_string()))
 }

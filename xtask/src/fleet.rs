@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo_in, run, step};
 use crate::{apt, build};
 
 /// Options of `cargo xtask fleet`: everything is passed to
@@ -29,16 +29,8 @@ pub fn fleet(root: &Path, args: Args) -> Result<()> {
     apt::ensure(&[apt::CONTAINERD, apt::HAPROXY, apt::REDIS, apt::REGISTRY])?;
     // The three in one build: one feature set, so nothing is built twice.
     step("building host-runner, its containerd shim and vecproc-bench (release)");
-    run(cargo().current_dir(root).args([
-        "build",
-        "--release",
-        "-p",
-        "host-runner",
-        "-p",
-        "containerd-shim-host-runner",
-        "-p",
-        "vecproc-bench",
-    ]))?;
+    let packages = "-p host-runner -p containerd-shim-host-runner -p vecproc-bench";
+    run(cargo_in(root, "build --release").args(packages.split(' ')))?;
     step("running the fleet (vecproc-bench fleet)");
     run(
         Command::new(crate::paths::target().join("release/vecproc-bench"))

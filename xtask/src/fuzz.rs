@@ -41,13 +41,8 @@ pub fn fuzz(root: &Path, args: Args) -> Result<()> {
         step(&format!(
             "installing {NIGHTLY} (rustup, minimal profile, for fuzzing only)"
         ));
-        run(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            NIGHTLY,
-            "--profile",
-            "minimal",
-        ]))?;
+        let install = ["toolchain", "install", NIGHTLY, "--profile", "minimal"];
+        run(Command::new("rustup").args(install))?;
     }
     tools::ensure(&CARGO_FUZZ)?;
     let dir = root.join("fuzz");

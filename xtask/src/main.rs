@@ -22,8 +22,6 @@ mod tools;
 mod web;
 mod wit;
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -69,7 +67,7 @@ enum Task {
 fn main() -> Result<()> {
     forget_cargo_run_package_env();
     let cli = Cli::parse();
-    let root = repo_root();
+    let root = vecproc_harness::paths::repo_root();
     paths::init(&root)?;
     match cli.task {
         Task::Build => build::build(&root),
@@ -85,14 +83,6 @@ fn main() -> Result<()> {
         Task::Contract(args) => contract::contract(&root, args),
         Task::Fuzz(args) => fuzz::fuzz(&root, args),
     }
-}
-
-/// The repository root (the parent of this crate's directory).
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the root")
-        .to_path_buf()
 }
 
 /// Removes what `cargo run` told this process about its own package

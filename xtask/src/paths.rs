@@ -3,28 +3,18 @@
 //! `build.target-dir` are honoured), and the places under it the tasks share.
 //!
 //! [`init`] runs once at startup and exports the directory as
-//! `VECPROC_TARGET_DIR`, which the test harness (`tests/src/lib.rs`) and the
-//! JavaScript scripts read, so every consumer looks in the same place and a
-//! stale `target/` elsewhere is never picked up.
+//! `VECPROC_TARGET_DIR`, which `vecproc-harness`'s paths (read back here by
+//! [`target`]), the suites, the benchmarks and the JavaScript scripts
+//! read, so every consumer looks in the same place and a stale `target/`
+//! elsewhere is never picked up.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
 
-static TARGET: OnceLock<PathBuf> = OnceLock::new();
-
 /// Asks cargo for the root workspace's target directory and exports it.
 pub fn init(root: &Path) -> Result<()> {
-    let out = crate::run::cargo()
-        .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+    let out = crate::run::cargo_in(root, "metadata --format-version 1 --no-deps --offline")
         .output()
         .context("running cargo metadata")?;
     anyhow::ensure!(
@@ -37,15 +27,13 @@ pub fn init(root: &Path) -> Result<()> {
     let dir = meta["target_directory"]
         .as_str()
         .ok_or_else(|| anyhow!("cargo metadata names no target_directory"))?;
-    let dir = PathBuf::from(dir);
-    std::env::set_var("VECPROC_TARGET_DIR", &dir);
-    let _ = TARGET.set(dir);
+    std::env::set_var("VECPROC_TARGET_DIR", dir);
     Ok(())
 }
 
-/// The root workspace's target directory (`target/` unless configured).
-pub fn target() -> &'static Path {
-    TARGET.get().expect("paths::init runs first")
+/// The root workspace's target directory, as [`init`] exported it.
+pub fn target() -> PathBuf {
+    vecproc_harness::paths::target_dir()
 }
 
 /// `<target>/wasm`: every built component and module.

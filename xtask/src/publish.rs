@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo_in, run, step};
 use crate::{build, paths, tools};
 
 /// Options of `cargo xtask publish`.
@@ -31,13 +31,10 @@ pub fn publish(root: &Path, args: Args) -> Result<()> {
     let wkg = tools::ensure(&tools::WKG)?;
     let host_runner = build::host_runner(root)?;
     step("building vecproc-publish (release)");
-    run(cargo().current_dir(root).args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "vecproc-publish",
-    ]))?;
+    run(&mut cargo_in(
+        root,
+        "build --quiet --release -p vecproc-publish",
+    ))?;
     run(
         std::process::Command::new(paths::target().join("release/vecproc-publish"))
             .arg("--wkg")

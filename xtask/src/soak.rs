@@ -24,10 +24,8 @@ pub fn soak(root: &Path, args: Args) -> Result<()> {
     build::build(root)?;
     let host_runner = build::host_runner(root)?;
     step("running vecproc-soak (cargo run --release -p vecproc-tests --bin vecproc-soak)");
-    run(crate::run::cargo()
-        .current_dir(root)
-        .args(["run", "--quiet", "--release", "-p", "vecproc-tests"])
-        .args(["--bin", "vecproc-soak", "--"])
+    let soak = "run --quiet --release -p vecproc-tests --bin vecproc-soak --";
+    run(crate::run::cargo_in(root, soak)
         .arg("--host-runner")
         .arg(host_runner)
         .args(args.args))

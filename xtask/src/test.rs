@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 
-use crate::run::{cargo, output, run, step};
+use crate::run::{cargo_in, output, run, step};
 use crate::{apt, build, paths, python, tools};
 
 /// Options of `cargo xtask test`.
@@ -45,46 +45,27 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
             "tests/fixtures",
             "tests/fixtures-std",
         ] {
-            run(cargo()
-                .current_dir(root.join(dir))
-                .args(["fmt", "--all", "--check"]))?;
+            run(&mut cargo_in(&root.join(dir), "fmt --all --check"))?;
         }
         step("linting the fuzz targets (fuzz/, cargo clippy -D warnings, stable)");
-        run(cargo().current_dir(root.join("fuzz")).args([
-            "clippy",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        let fuzz = root.join("fuzz");
+        run(&mut cargo_in(&fuzz, "clippy --all-targets -- -D warnings"))?;
         lint_while_building()?;
     }
     // The root workspace, every target at once, as `cargo test --workspace`
     // will want them, in one feature set. Not the xtask, whose binary is
     // running: it is linted on its own.
-    step(if lint {
-        "building and linting the workspace (clippy-driver -D warnings; host-runner and its containerd shim included)"
-    } else {
-        "building the workspace (host-runner and its containerd shim included)"
-    });
-    run(cargo().current_dir(root).args([
-        "build",
-        "--workspace",
-        "--exclude",
-        "xtask",
-        "--all-targets",
-    ]))?;
+    step("building the workspace, linted unless --no-lint (host-runner and its shim included)");
+    run(&mut cargo_in(
+        root,
+        "build --workspace --exclude xtask --all-targets",
+    ))?;
     if lint {
         step("linting the xtask (cargo clippy -p xtask -D warnings)");
-        run(cargo().current_dir(root).args([
-            "clippy",
-            "-p",
-            "xtask",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        run(&mut cargo_in(
+            root,
+            "clippy -p xtask --all-targets -- -D warnings",
+        ))?;
     }
     // The guests and fixtures, linted as they are built when `lint` is on.
     build::build(root)?;
@@ -99,16 +80,9 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     // registry.rs: the real wkg, Debian's OCI registry and htpasswd.
     let wkg = tools::ensure(&tools::WKG)?;
     // front_door.rs: curl with nghttp2. keyvalue.rs: Redis. telemetry.rs:
-    // Prometheus scrapes the admin endpoint. containerd.rs: containerd and
-    // runc, on a private socket.
-    apt::ensure(&[
-        apt::REGISTRY,
-        apt::HTPASSWD,
-        apt::CURL,
-        apt::REDIS,
-        apt::PROMETHEUS,
-        apt::CONTAINERD,
-    ])?;
+    // Prometheus. containerd.rs: containerd and runc, on a private socket.
+    use apt::{CONTAINERD, CURL, HTPASSWD, PROMETHEUS, REDIS, REGISTRY};
+    apt::ensure(&[REGISTRY, HTPASSWD, CURL, REDIS, PROMETHEUS, CONTAINERD])?;
     // contract.rs and manifests.rs: pinned Python tools in venvs.
     let schemathesis = python::schemathesis(root)?;
     let kubernetes_validate = python::kubernetes_validate()?;
@@ -116,17 +90,15 @@ pub fn test(root: &Path, args: Args) -> Result<()> {
     // Under the build's environment (the lint wrapper included), so
     // nothing built above is rebuilt.
     let debug = paths::target().join("debug");
-    run(cargo()
-        .current_dir(root)
+    run(cargo_in(root, "test --workspace")
         .env("VECPROC_WASMTIME", &wasmtime)
         .env("VECPROC_HOST_RUNNER", debug.join("host-runner"))
         .env("VECPROC_SHIM", debug.join("containerd-shim-host-runner-v1"))
         .env("VECPROC_WKG", &wkg)
         .env("VECPROC_SCHEMATHESIS", schemathesis)
-        .env("VECPROC_KUBERNETES_VALIDATE", kubernetes_validate)
-        .args(["test", "--workspace"]))?;
+        .env("VECPROC_KUBERNETES_VALIDATE", kubernetes_validate))?;
     step("replaying the fuzz targets' committed seeds (fuzz/, cargo test, stable)");
-    run(cargo().current_dir(root.join("fuzz")).args(["test"]))?;
+    run(&mut cargo_in(&root.join("fuzz"), "test"))?;
 
     crate::js::test(root, &wasmtime, wasmer.as_deref())?;
     eprintln!(

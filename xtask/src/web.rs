@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::run::{cargo, run, step};
+use crate::run::{cargo_in, run, step};
 use crate::{paths, tools};
 
 /// `target/web/`.
@@ -26,15 +26,8 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     step(
         "building the wasm-bindgen module (vecproc-web, wasm32-unknown-unknown, profile wasm-web)",
     );
-    run(cargo().current_dir(root).args([
-        "build",
-        "-p",
-        "vecproc-web",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-web",
-    ]))?;
+    let module = "build -p vecproc-web --target wasm32-unknown-unknown --profile wasm-web";
+    run(&mut cargo_in(root, module))?;
     let module = paths::target().join("wasm32-unknown-unknown/wasm-web/vecproc_web.wasm");
     let out = dir();
     if out.exists() {

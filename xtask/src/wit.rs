@@ -1,83 +1,45 @@
-//! WASI WIT for the guests, taken from a pinned crates.io package.
+//! WASI WIT for the guests and fixtures, copied out of pinned crates'
+//! sources (the repository commits no `wasi:*` WIT; `wit/deps/` and the
+//! fixtures' `wit/deps/` are ignored). `cargo metadata` says where cargo
+//! keeps each crate's source, downloading it if needed.
 //!
-//! The repository does not commit `wasi:*` WIT. The `wasi` crate at
-//! `0.14.1+wasi-0.2.3` ships the WASI 0.2.3 packages that the `http-api`
-//! world names (`wit/worlds.wit`); a throwaway manifest under `target/`
-//! vendors it and its `wit/deps/*` is copied into the ignored `wit/deps/`.
-//!
-//! `wasi:keyvalue@0.2.0-draft2` (the stateful service's store, which
-//! host-runner's `keyvalue/` serves) is in no WASI crate; the `spin-sdk`
-//! package ships it, and the same throwaway manifest vendors it beside
-//! `wasi`: its `wit/deps/wasi-keyvalue-2024-10-17` becomes
-//! `wit/deps/keyvalue-2024-10-17`.
-//!
-//! `wasi:config` and `wasi:keyvalue@0.2.0-draft` (for the `platform` and
-//! `kv-draft` test fixtures) come from the crates that serve them,
-//! `wasmtime-wasi-config` and `wasmtime-wasi-keyvalue`, which host-runner
-//! depends on: cargo has their source already, and `cargo metadata` says
-//! where.
+//! - [`fetch`]: the WASI 0.2.3 packages the `http-api` world names
+//!   (`wit/worlds.wit`), from the `wasi` crate, and
+//!   `wasi:keyvalue@0.2.0-draft2` (the stateful service's store, which
+//!   host-runner's `keyvalue/` serves), which no WASI crate ships but
+//!   `spin-sdk` does; both pinned by a throwaway manifest under `<target>/`.
+//! - [`fetch_config`]: `wasi:config` and `wasi:keyvalue@0.2.0-draft` for
+//!   the `platform` and `kv-draft` fixtures, from the crates host-runner
+//!   serves them with (`wasmtime-wasi-config`, `wasmtime-wasi-keyvalue`, as
+//!   `wasmtime serve` does).
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::run::{run, step};
+use crate::run::{cargo_in, output, step};
 
-const CRATE: &str = "wasi";
-const VERSION: &str = "0.14.1+wasi-0.2.3";
-/// The package that ships `wasi:keyvalue@0.2.0-draft2`, and where.
-const KEYVALUE_CRATE: &str = "spin-sdk";
-const KEYVALUE_VERSION: &str = "7.0.0";
-const KEYVALUE_DIR: &str = "wit/deps/wasi-keyvalue-2024-10-17";
-/// Where the draft2 WIT goes in `wit/deps/` (host-runner's bindings read it
-/// there too).
-const KEYVALUE_DEPS: &str = "keyvalue-2024-10-17";
-/// Written into `wit/deps/` once a copy is complete.
-const STAMP: &str = ".fetched-from";
+/// A WIT directory taken from a crate: (crate, the directory in its
+/// source, where it goes under the repository root).
+type Copy = (&'static str, &'static str, &'static str);
 
-/// Fetches the WASI WIT into `wit/deps/` unless the pinned copy is there.
-pub fn fetch(root: &Path) -> Result<()> {
-    let deps = root.join("wit/deps");
-    let stamp = format!("{CRATE}@{VERSION}\n{KEYVALUE_CRATE}@{KEYVALUE_VERSION}\n");
-    if fs::read_to_string(deps.join(STAMP)).is_ok_and(|s| s == stamp) {
-        return Ok(());
-    }
-    step(&format!(
-        "fetching WASI WIT from crates.io packages {CRATE} {VERSION} and \
-         {KEYVALUE_CRATE} {KEYVALUE_VERSION} (wasi:keyvalue@0.2.0-draft2)"
-    ));
-    let scratch = crate::paths::target().join("wasi-wit");
-    fs::create_dir_all(scratch.join("src"))?;
-    fs::write(
-        scratch.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"wasi-wit-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\n{CRATE} = \"={VERSION}\"\n\
-             {KEYVALUE_CRATE} = {{ version = \"={KEYVALUE_VERSION}\", default-features = false }}\n\n\
-             [workspace]\n"
-        ),
-    )?;
-    fs::write(scratch.join("src/lib.rs"), "")?;
-    run(crate::run::cargo().current_dir(&scratch).args([
-        "vendor",
-        "--versioned-dirs",
-        "--quiet",
-        "vendor",
-    ]))?;
-    let vendor = scratch.join("vendor");
-    replace_dir(&vendor.join(format!("{CRATE}-{VERSION}/wit/deps")), &deps)?;
-    let keyvalue = vendor.join(format!(
-        "{KEYVALUE_CRATE}-{KEYVALUE_VERSION}/{KEYVALUE_DIR}"
-    ));
-    copy_dir(&keyvalue, &deps.join(KEYVALUE_DEPS))?;
-    fs::write(deps.join(STAMP), stamp)?;
-    Ok(())
-}
+/// The throwaway manifest's dependencies, which pin what [`fetch`] copies.
+const PINS: &str = "wasi = \"=0.14.1+wasi-0.2.3\"\n\
+    spin-sdk = { version = \"=7.0.0\", default-features = false }\n";
 
-/// WIT that fixtures take from the crates host-runner serves it with:
-/// (crate, its directory, the fixture's directory it goes to).
-const FIXTURE_WIT: [(&str, &str, &str); 2] = [
+/// What [`fetch`] copies, in order (the second lands inside the first).
+const WASI: [Copy; 2] = [
+    ("wasi", "wit/deps", "wit/deps"),
+    (
+        "spin-sdk",
+        "wit/deps/wasi-keyvalue-2024-10-17",
+        "wit/deps/keyvalue-2024-10-17",
+    ),
+];
+
+/// What [`fetch_config`] copies, from host-runner's dependencies.
+const FIXTURE_WIT: [Copy; 2] = [
     (
         "wasmtime-wasi-config",
         "wit/deps/config",
@@ -90,41 +52,57 @@ const FIXTURE_WIT: [(&str, &str, &str); 2] = [
     ),
 ];
 
-/// Copies the `wasi:config` and `wasi:keyvalue@0.2.0-draft` WIT that
-/// host-runner serves (with the crates `wasmtime serve` uses) into the
-/// `platform` and `kv-draft` fixtures' ignored `wit/deps/`, from the
-/// packages cargo resolved for host-runner.
+/// Fetches the WASI WIT into `wit/deps/` unless the pinned copy is there
+/// (`wit/deps/.fetched-from` holds the pins of the last complete copy).
+pub fn fetch(root: &Path) -> Result<()> {
+    let stamp = root.join("wit/deps/.fetched-from");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == PINS) {
+        return Ok(());
+    }
+    step("fetching WASI WIT from the crates.io packages wasi and spin-sdk (wasi:keyvalue@0.2.0-draft2)");
+    let scratch = crate::paths::target().join("wasi-wit");
+    fs::create_dir_all(scratch.join("src"))?;
+    let package = "[package]\nname = \"wasi-wit\"\nversion = \"0.0.0\"\nedition = \"2021\"\n";
+    let manifest = format!("{package}\n[dependencies]\n{PINS}\n[workspace]\n");
+    fs::write(scratch.join("Cargo.toml"), manifest)?;
+    fs::write(scratch.join("src/lib.rs"), "")?;
+    copy(&scratch, root, &WASI)?;
+    fs::write(stamp, PINS)?;
+    Ok(())
+}
+
+/// Copies the fixtures' WIT from the packages cargo resolved for
+/// host-runner.
 pub fn fetch_config(root: &Path) -> Result<()> {
-    let metadata = crate::run::output(crate::run::cargo().current_dir(root).args([
-        "metadata",
-        "--format-version",
-        "1",
-        "--quiet",
-    ]))
-    .context("cargo metadata failed (run it in the repository to see why)")?;
+    copy(root, root, &FIXTURE_WIT)
+}
+
+/// Replaces each destination of `copies` with the directory from its
+/// crate, as resolved for the manifest in `manifest_dir`.
+fn copy(manifest_dir: &Path, root: &Path, copies: &[Copy]) -> Result<()> {
+    let mut metadata = cargo_in(manifest_dir, "metadata --format-version 1 --quiet");
+    let metadata = output(&mut metadata).with_context(|| {
+        format!(
+            "cargo metadata failed in {} (run it there to see why)",
+            manifest_dir.display()
+        )
+    })?;
     let metadata: serde_json::Value = serde_json::from_str(&metadata)?;
-    for (krate, dir, to) in FIXTURE_WIT {
+    for (krate, dir, to) in copies {
         let manifest = metadata["packages"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|p| p["name"] == krate)
+            .find(|p| p["name"] == *krate)
             .and_then(|p| p["manifest_path"].as_str())
-            .with_context(|| {
-                format!("cargo metadata lists no {krate} (host-runner's dependency)")
-            })?;
-        let crate_dir = Path::new(manifest).parent().expect("in a directory");
-        replace_dir(&crate_dir.join(dir), &root.join(to))?;
+            .with_context(|| format!("cargo metadata lists no {krate}"))?;
+        let to = root.join(to);
+        if to.exists() {
+            fs::remove_dir_all(&to).with_context(|| format!("removing {}", to.display()))?;
+        }
+        copy_dir(&Path::new(manifest).with_file_name(dir), &to)?;
     }
     Ok(())
-}
-
-/// Replaces `to` with a copy of `from`.
-fn replace_dir(from: &Path, to: &Path) -> Result<()> {
-    if to.exists() {
-        fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
-    }
-    copy_dir(from, to)
 }
 
 /// Copies `from` into `to`; a missing `from` (a package's layout changed)
