@@ -131,23 +131,14 @@ pub fn bench(root: &Path, args: Args) -> Result<()> {
     }
     let out = paths::target().join("bench");
     fs::create_dir_all(&out)?;
-    let bench = release(root, false)?;
+    // The JavaScript part alone runs no `vecproc-bench`.
+    let bench = paths::target().join("release/vecproc-bench");
+    if parts.iter().any(|&p| p != Part::Js) {
+        release(root, false)?;
+    }
     for part in parts {
         if part == Part::Js {
-            let runs = args.runs.to_string();
-            step("the JavaScript runners in Node (js/bench/kernels.mjs)");
-            run(js::node(root)
-                .args(["bench/kernels.mjs", "--runs", &runs])
-                .args(args.quick.then_some("--quick"))
-                .arg("--out")
-                .arg(out.join("js.json")))?;
-            step("the JavaScript boundary in Node and Chromium (js/bench/boundary.mjs)");
-            let n = if args.quick { "100000" } else { "1000000" };
-            run(js::node(root)
-                .args(["bench/boundary.mjs", "--n", n, "--runs", &runs])
-                .arg("--out")
-                .arg(&out)
-                .args(["--chromium", js::CHROMIUM]))?;
+            js::bench(root, &out, args.runs, args.quick)?;
             continue;
         }
         let name = part.to_possible_value().expect("no part is hidden");

@@ -11,7 +11,7 @@
 //! `@rolldown/binding-darwin-arm64@1.3.2`), so the lockfile cannot list them
 //! and `npm ci` refuses it as out of sync.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use crate::run::{run, step};
 
 /// Debian's Chromium, driven by playwright-core (which downloads no browser).
-pub const CHROMIUM: &str = crate::apt::CHROMIUM.file;
+const CHROMIUM: &str = crate::apt::CHROMIUM.file;
 
 /// Runs every JavaScript suite (`npm test`) with `VECPROC_REQUIRE_ALL=1`,
 /// under which a suite whose prerequisite is missing fails instead of
@@ -57,12 +57,6 @@ pub fn demo(root: &Path, port: u16) -> Result<()> {
         .arg(port.to_string()))
 }
 
-/// Installs the npm packages; returns `js/`.
-pub fn prepare_node(root: &Path) -> Result<PathBuf> {
-    ensure_node_modules(&root.join("js"))?;
-    Ok(root.join("js"))
-}
-
 /// [`prepare_node`], Debian's Chromium, and the components transpiled into
 /// the ignored `js/gen/` (skipped when up to date).
 pub fn prepare(root: &Path) -> Result<()> {
@@ -81,13 +75,33 @@ pub fn node(root: &Path) -> Command {
 
 /// Installs the locked npm packages into `js/node_modules` (a second or
 /// two when they are there already), on Node.js 20 or newer.
-fn ensure_node_modules(js: &Path) -> Result<()> {
+pub fn prepare_node(root: &Path) -> Result<()> {
     let node_20 = "process.exit(process.versions.node.split('.')[0] >= 20 ? 0 : 1)";
     run(Command::new("node").args(["-e", node_20]))
         .context("the JavaScript hosts need Node.js 20 or newer, with npm")?;
     step("JS: npm install (jco, preview2-shim, playwright-core, workerd, esbuild, @wasmer/sdk; no browsers)");
     run(Command::new("npm")
         .args(["install", "--no-save", "--no-audit", "--no-fund"])
-        .current_dir(js)
+        .current_dir(root.join("js"))
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
+}
+
+/// The JavaScript part of `cargo xtask bench`: the kernels in Node
+/// (`js/bench/kernels.mjs`, `runs` timed runs) and the JavaScript boundary
+/// in Node and Chromium (`js/bench/boundary.mjs`), written to `out`.
+pub fn bench(root: &Path, out: &Path, runs: u32, quick: bool) -> Result<()> {
+    let runs = runs.to_string();
+    step("the JavaScript runners in Node (js/bench/kernels.mjs)");
+    run(node(root)
+        .args(["bench/kernels.mjs", "--runs", &runs])
+        .args(quick.then_some("--quick"))
+        .arg("--out")
+        .arg(out.join("js.json")))?;
+    step("the JavaScript boundary in Node and Chromium (js/bench/boundary.mjs)");
+    let n = if quick { "100000" } else { "1000000" };
+    run(node(root)
+        .args(["bench/boundary.mjs", "--n", n, "--runs", &runs])
+        .arg("--out")
+        .arg(out)
+        .args(["--chromium", CHROMIUM]))
 }

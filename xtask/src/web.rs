@@ -15,11 +15,6 @@ use anyhow::{Context, Result};
 use crate::run::{cargo_in, run, step};
 use crate::{paths, tools};
 
-/// `target/web/`.
-pub fn dir() -> PathBuf {
-    paths::target().join("web")
-}
-
 /// Builds the module and writes the package; returns `target/web/`.
 pub fn build(root: &Path) -> Result<PathBuf> {
     let bindgen = tools::ensure(&tools::WASM_BINDGEN)?;
@@ -29,7 +24,7 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     let module = "build -p vecproc-web --target wasm32-unknown-unknown --profile wasm-web";
     run(&mut cargo_in(root, module))?;
     let module = paths::target().join("wasm32-unknown-unknown/wasm-web/vecproc_web.wasm");
-    let out = dir();
+    let out = paths::target().join("web");
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
