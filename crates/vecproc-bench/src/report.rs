@@ -304,12 +304,14 @@ fn report(out: &Path) -> Result<()> {
     // Checksums: every runner of an exact kernel must agree with native.
     writeln!(md, "\n## Checksums\n")?;
     let mut mismatches = Vec::new();
-    for ((runner, k, s), v) in &table {
+    let mut compared = 0;
+    for ((runner, k, s), v) in table.iter().filter(|((r, _, _), _)| r != "native") {
         let exact = matches!(
             k.as_str(),
             "sort-i32" | "sort-f64" | "blur" | "matmul" | "sha256"
         );
         if let Some(native) = table.get(&("native".to_string(), k.clone(), *s)) {
+            compared += 1;
             let ok = if exact {
                 v.4 == native.4
             } else {
@@ -320,8 +322,13 @@ fn report(out: &Path) -> Result<()> {
             }
         }
     }
-    if mismatches.is_empty() {
-        writeln!(md, "All runners agree with native on every kernel (exactly for sorts, blur, matmul and SHA-256; within 1e-9 relative for compute and statistics).")?;
+    if compared == 0 {
+        writeln!(
+            md,
+            "None: these results hold no native run to compare with (`--only kernels` writes one)."
+        )?;
+    } else if mismatches.is_empty() {
+        writeln!(md, "All {compared} results agree with native's (exactly for sorts, blur, matmul and SHA-256; within 1e-9 relative for compute and statistics).")?;
     } else {
         writeln!(md, "Disagreements:\n")?;
         for m in &mismatches {
@@ -441,4 +448,73 @@ fn chart(cases: &[(String, u64)], median: &dyn Fn(&str, &str, u64) -> Option<f64
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the runners write it: three timed runs of 1 ms.
+    fn record(runner: &str, kernel: &str, checksum: f64) -> Value {
+        json!({"runner": runner, "kernel": kernel, "size": 1000,
+               "nanos": [1e6, 1e6, 1e6], "checksum": checksum})
+    }
+
+    /// Writes `rust.json` (when given) and `js.json` into a fresh
+    /// directory, runs the report, and returns its outcome and markdown.
+    fn report_of(tag: &str, rust: Option<Vec<Value>>, js: Vec<Value>) -> (Result<()>, String) {
+        let dir = vecproc_harness::temp_dir(tag);
+        if let Some(rust) = rust {
+            fs::write(dir.join("rust.json"), Value::from(rust).to_string()).unwrap();
+        }
+        fs::write(dir.join("js.json"), Value::from(js).to_string()).unwrap();
+        let outcome = report(&dir);
+        let md = fs::read_to_string(dir.join("report.md")).unwrap_or_default();
+        let _ = fs::remove_dir_all(&dir);
+        (outcome, md)
+    }
+
+    #[test]
+    fn without_a_native_run_no_agreement_is_claimed() {
+        let (outcome, md) = report_of(
+            "report-none",
+            None,
+            vec![record("js-typed", "sort-f64", 5.0)],
+        );
+        outcome.unwrap();
+        assert!(
+            md.contains("None: these results hold no native run"),
+            "{md}"
+        );
+        assert!(!md.contains("agree with native"), "{md}");
+    }
+
+    #[test]
+    fn agreement_counts_the_results_compared() {
+        let rust = vec![
+            record("native", "sort-f64", 5.0),
+            record("wasm-guest", "sort-f64", 5.0),
+        ];
+        let (outcome, md) = report_of(
+            "report-agree",
+            Some(rust),
+            vec![record("js-typed", "sort-f64", 5.0)],
+        );
+        outcome.unwrap();
+        assert!(md.contains("All 2 results agree with native's"), "{md}");
+    }
+
+    #[test]
+    fn a_differing_exact_checksum_fails_the_report() {
+        let rust = vec![
+            record("native", "sort-f64", 5.0),
+            record("wasm-guest", "sort-f64", 6.0),
+        ];
+        let (outcome, md) = report_of("report-differ", Some(rust), Vec::new());
+        assert!(outcome.is_err());
+        assert!(
+            md.contains("wasm-guest sort-f64 1000: 6 vs native 5"),
+            "{md}"
+        );
+    }
 }
