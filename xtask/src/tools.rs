@@ -6,7 +6,7 @@
 //! default features the project does not use (for example wac's warg
 //! registry client).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -89,14 +89,9 @@ pub const WASMER: Tool = tool(
 /// wasip2 for the std-Rust fixture guests, wasip1 for the WASI command.
 const TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-wasip2", "wasm32-unknown-unknown"];
 
-/// Where `cargo install` puts `tool`: `$CARGO_HOME/bin` (`~/.cargo/bin`).
+/// Where `cargo install` puts `tool`.
 pub fn path_of(tool: &Tool) -> PathBuf {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from(".cargo"))
-        .join("bin")
-        .join(tool.bin)
+    vecproc_harness::paths::cargo_bin(tool.bin)
 }
 
 /// Installs `tool` at its pinned version with its features, unless cargo's

@@ -53,16 +53,22 @@ pub fn tool(var: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(var) {
         return PathBuf::from(p);
     }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    if let Some(home) = cargo_home {
-        let p = home.join("bin").join(name);
-        if p.exists() {
-            return p;
-        }
+    let installed = cargo_bin(name);
+    if installed.exists() {
+        return installed;
     }
     PathBuf::from(name)
+}
+
+/// Where `cargo install` puts the executable `name`: `$CARGO_HOME/bin`,
+/// else `~/.cargo/bin`.
+pub fn cargo_bin(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+        .join("bin")
+        .join(name)
 }
 
 /// The `wasmtime` executable (`$VECPROC_WASMTIME`, see [`tool`]).
