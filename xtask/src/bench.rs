@@ -97,7 +97,7 @@ fn release(root: &Path, portable_sha: bool) -> Result<PathBuf> {
     step(&format!(
         "building the benchmark (cargo build --release {packages})"
     ));
-    run(cargo_in(root, "build --release").args(packages.split(' ')))?;
+    run(&mut cargo_in(root, &format!("build --release {packages}")))?;
     Ok(paths::target().join("release/vecproc-bench"))
 }
 

@@ -49,11 +49,8 @@ fn guest_build(root: &Path, dir: &str, args: &str) -> Result<()> {
     step(&format!(
         "building guests ({dir}, cargo build --release {args})"
     ));
-    let mut cmd = run::cargo_in(&root.join(dir), "build --release");
-    run(cmd
-        .args(args.split_whitespace())
-        .arg("--target-dir")
-        .arg(paths::guests(dir)))
+    let mut cmd = run::cargo_in(&root.join(dir), &format!("build --release {args}"));
+    run(cmd.arg("--target-dir").arg(paths::guests(dir)))
 }
 
 /// `wac plug SOCKET --plug PLUG -o OUT`.
@@ -184,9 +181,11 @@ fn build_component(root: &Path, package: &str, opt: &Opt, file: &str) -> Result<
     step(&format!(
         "building {package} at opt-level {level}{with} -> target/wasm/{file}"
     ));
-    let mut cmd = run::cargo_in(&root.join("components"), "build --release -p");
-    cmd.arg(package)
-        .arg("--target-dir")
+    let mut cmd = run::cargo_in(
+        &root.join("components"),
+        &format!("build --release -p {package}"),
+    );
+    cmd.arg("--target-dir")
         .arg(paths::guests(dir))
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", level);
     if simd {

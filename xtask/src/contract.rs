@@ -32,13 +32,14 @@ pub fn contract(root: &Path, args: Args) -> Result<()> {
     step("building host-runner (cargo build -p host-runner)");
     run(&mut cargo_in(root, "build -p host-runner"))?;
     step("the contract suite (cargo test -p vecproc-tests --test e2e contract::)");
-    run(cargo_in(
+    let mut suite = cargo_in(
         root,
         "test -p vecproc-tests --test e2e contract:: -- --nocapture",
-    )
-    .env("VECPROC_WASMTIME", wasmtime)
-    .env("VECPROC_SCHEMATHESIS", schemathesis)
-    .env("VECPROC_CONTRACT_EXAMPLES", args.max_examples.to_string())
-    .env("VECPROC_CONTRACT_SEED", args.seed.to_string())
-    .env("VECPROC_CONTRACT_TIMEOUT", args.timeout.to_string()))
+    );
+    run(suite
+        .env("VECPROC_WASMTIME", wasmtime)
+        .env("VECPROC_SCHEMATHESIS", schemathesis)
+        .env("VECPROC_CONTRACT_EXAMPLES", args.max_examples.to_string())
+        .env("VECPROC_CONTRACT_SEED", args.seed.to_string())
+        .env("VECPROC_CONTRACT_TIMEOUT", args.timeout.to_string()))
 }

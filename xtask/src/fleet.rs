@@ -30,7 +30,7 @@ pub fn fleet(root: &Path, args: Args) -> Result<()> {
     // The three in one build: one feature set, so nothing is built twice.
     step("building host-runner, its containerd shim and vecproc-bench (release)");
     let packages = "-p host-runner -p containerd-shim-host-runner -p vecproc-bench";
-    run(cargo_in(root, "build --release").args(packages.split(' ')))?;
+    run(&mut cargo_in(root, &format!("build --release {packages}")))?;
     step("running the fleet (vecproc-bench fleet)");
     run(
         Command::new(crate::paths::target().join("release/vecproc-bench"))

@@ -435,13 +435,12 @@ fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result
     eprintln!("    compiled-code cache under the benchmark's XDG_CACHE_HOME: {cache_files} files");
     let mean_instantiation_us = sum / count as f64 * 1e6;
 
-    // 2. A warm native server, the same request.
+    // 2. A warm native server, the same request; it stops at the block's end.
     {
-        let native = i.native;
         step(&format!(
             "vecproc-native-server, warm: {warm_n} GET /health"
         ));
-        let server = start_server(native, &[], &i.tmp.join("home-native"))?;
+        let server = start_server(i.native, &[], &i.tmp.join("home-native"))?;
         rows.push(Row::new(
             "native server, warm process: GET /health",
             "one request on a keep-alive connection",
@@ -533,10 +532,7 @@ fn measure(i: &Inputs, cold_runs: usize, warm_n: usize, warmup: usize) -> Result
         &["--no-cache", component],
         true,
     )?);
-    {
-        let native = i.native;
-        rows.push(cold("native server, cold process", native, &[], false)?);
-    }
+    rows.push(cold("native server, cold process", i.native, &[], false)?);
 
     // 4b. From an OCI registry: spawn to the serving line, by where the
     // component comes from.
@@ -895,47 +891,45 @@ fn sizes(i: &Inputs) -> Result<Vec<(String, u64, Option<u64>)>> {
         len(&hr)?,
         Some(gzip_of(&format!("cat {}", quoted(&hr)))?),
     ));
-    {
-        let native = i.native;
-        let ns = stripped(native, i.tmp)?;
-        let ns_gz = gzip_of(&format!("cat {}", quoted(&ns)))?;
-        rows.push((
-            "vecproc-native-server (release, as built)".to_string(),
-            len(native)?,
-            None,
-        ));
-        rows.push((
-            "vecproc-native-server (release, stripped)".to_string(),
-            len(&ns)?,
-            Some(ns_gz),
-        ));
-        let libs = shared_libraries(native);
-        let mut files = vec![ns.clone()];
-        files.extend(libs.iter().cloned());
-        let unpacked: u64 = files.iter().filter_map(|f| len(f).ok()).sum();
-        let list: Vec<String> = files.iter().map(|f| quoted(f)).collect();
-        let layer = gzip_of(&format!(
-            "tar --dereference -cf - {} 2>/dev/null",
-            list.join(" ")
-        ))?;
-        let names: Vec<String> = libs
-            .iter()
-            .filter_map(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
-        rows.push((
-            format!(
-                "image: scratch + native server + its libraries ({})",
-                names.join(", ")
-            ),
-            unpacked,
-            Some(layer),
-        ));
-        rows.push((
-            "image: gcr.io/distroless/static-debian12 (≤ 2 MiB, published) + native server"
-                .to_string(),
-            DISTROLESS_STATIC_BYTES + len(&ns)?,
-            Some(DISTROLESS_STATIC_BYTES + ns_gz),
-        ));
-    }
+    let native = i.native;
+    let ns = stripped(native, i.tmp)?;
+    let ns_gz = gzip_of(&format!("cat {}", quoted(&ns)))?;
+    rows.push((
+        "vecproc-native-server (release, as built)".to_string(),
+        len(native)?,
+        None,
+    ));
+    rows.push((
+        "vecproc-native-server (release, stripped)".to_string(),
+        len(&ns)?,
+        Some(ns_gz),
+    ));
+    let libs = shared_libraries(native);
+    let mut files = vec![ns.clone()];
+    files.extend(libs.iter().cloned());
+    let unpacked: u64 = files.iter().filter_map(|f| len(f).ok()).sum();
+    let list: Vec<String> = files.iter().map(|f| quoted(f)).collect();
+    let layer = gzip_of(&format!(
+        "tar --dereference -cf - {} 2>/dev/null",
+        list.join(" ")
+    ))?;
+    let names: Vec<String> = libs
+        .iter()
+        .filter_map(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    rows.push((
+        format!(
+            "image: scratch + native server + its libraries ({})",
+            names.join(", ")
+        ),
+        unpacked,
+        Some(layer),
+    ));
+    rows.push((
+        "image: gcr.io/distroless/static-debian12 (≤ 2 MiB, published) + native server".to_string(),
+        DISTROLESS_STATIC_BYTES + len(&ns)?,
+        Some(DISTROLESS_STATIC_BYTES + ns_gz),
+    ));
+
     Ok(rows)
 }
